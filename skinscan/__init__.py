@@ -1,0 +1,28 @@
+"""skinscan: measured, repeatable severity scores for texture, pigment, redness and wrinkles.
+
+>>> import skinscan
+>>> result = skinscan.assess("visit.jpg")          # doctest: +SKIP
+>>> result.to_dict()["concerns"]["redness"]["severity"]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+__all__ = ["Assessment", "PhotoInputError", "__version__", "assess"]
+
+from skinscan.errors import PhotoInputError
+
+if TYPE_CHECKING:
+    from skinscan.pipeline import Assessment, assess
+
+
+def __getattr__(name: str) -> Any:
+    # The pipeline pulls in OpenCV, dlib and the measures; load them on first use only, so that
+    # `import skinscan` stays cheap for tools that only need the errors or the schema.
+    if name in ("assess", "Assessment"):
+        from skinscan import pipeline
+
+        return getattr(pipeline, name)
+    raise AttributeError(f"module 'skinscan' has no attribute {name!r}")

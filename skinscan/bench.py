@@ -1,0 +1,179 @@
+"""``skinscan bench``: time load + standardise (and full assess) of a large photo.
+
+The photo is made on the spot: a real face (scikit-image's ``astronaut``) enlarged into a frame of
+the requested size beside a rendered ColorChecker, with sensor-like noise so that the JPEG has the
+size and decoding cost of a real camera file. Every figure is also given as a ratio to a reference
+measured in the same run, a plain ``cv2.imdecode`` of the same bytes, so results from machines of
+different speed can be compared.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+__all__ = ["BenchResult", "make_bench_photo", "run_bench"]
+
+
+def make_bench_photo(megapixels: float = 12.0, *, seed: int = 0, quality: int = 92) -> bytes:
+    """A JPEG of about ``megapixels`` (4:3) with a face and a colour chart in frame."""
+    from skimage import data
+
+    from skinscan.datasets.charts import render_colorchecker
+
+    width = round(np.sqrt(megapixels * 1e6 * 4 / 3))
+    height = round(width * 3 / 4)
+    face = data.astronaut()
+    rng = np.random.default_rng(seed)
+    canvas = render_colorchecker(size=(width, height), chart_fraction=0.22, face=face, seed=seed)
+    noisy = canvas.astype(np.float32) + rng.normal(0.0, 3.0, canvas.shape).astype(np.float32)
+    frame = np.clip(noisy, 0, 255).astype(np.uint8)
+    ok, encoded = cv2.imencode(
+        ".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality]
+    )
+    if not ok:
+        raise RuntimeError("JPEG encoding failed")
+    return bytes(encoded)
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    megapixels: float
+    file_bytes: int
+    repeats: int
+    median_ms: dict[str, float]
+    ratio_to_decode: dict[str, float]
+    peak_rss_mb: float
+    quality_ok: bool
+    calibration: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "megapixels": round(self.megapixels, 2),
+            "file_bytes": self.file_bytes,
+            "repeats": self.repeats,
+            "median_ms": {k: round(v, 1) for k, v in self.median_ms.items()},
+            "ratio_to_decode": {k: round(v, 2) for k, v in self.ratio_to_decode.items()},
+            "peak_rss_mb": round(self.peak_rss_mb, 1),
+            "quality_ok": self.quality_ok,
+            "calibration": self.calibration,
+        }
+
+
+def _median_ms(samples: list[float]) -> float:
+    return statistics.median(samples) * 1e3
+
+
+def _time_in_this_process(path: str, repeats: int) -> None:
+    """Child side: time each step, print one JSON line per repetition, then the peak RSS."""
+    from skinscan.io import load_photo
+    from skinscan.pipeline import assess
+    from skinscan.standardise.face import default_landmarker
+    from skinscan.standardise.standard import standardise
+
+    landmarker = default_landmarker()
+    standardise(load_photo(path), landmarker=landmarker)  # warm-up: model load, lookup tables
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        with open(path, "rb") as handle:
+            cv2.imdecode(np.frombuffer(handle.read(), np.uint8), cv2.IMREAD_COLOR)
+        t1 = time.perf_counter()
+        photo = load_photo(path)
+        t2 = time.perf_counter()
+        standard = standardise(photo, landmarker=landmarker)
+        t3 = time.perf_counter()
+        row = {
+            "decode_reference": t1 - t0,
+            "load": t2 - t1,
+            "standardise": t3 - t2,
+            "load_standardise": t3 - t1,
+            "quality_ok": standard.quality.ok,
+            "calibration": standard.calibration.method,
+            "megapixels": photo.pixels.shape[0] * photo.pixels.shape[1] / 1e6,
+        }
+        del photo, standard
+        t4 = time.perf_counter()
+        result = assess(path, landmarker=landmarker)
+        row["assess"] = time.perf_counter() - t4
+        del result
+        print(json.dumps(row), flush=True)
+    print(json.dumps({"peak_rss_mb": _peak_rss_mb()}), flush=True)
+
+
+def _peak_rss_mb() -> float:
+    # Linux keeps ru_maxrss across exec, so a child would report its parent's peak: read this
+    # process image's own high-water mark instead where the kernel offers it.
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def run_bench(*, megapixels: float = 12.0, repeats: int = 7, progress: Any = None) -> BenchResult:
+    """Time decode (reference), load, standardise and assess ``repeats`` times; report medians.
+
+    The timing runs in a fresh Python process that reads the photo from a file, so its peak RSS
+    is that of a real ``skinscan assess`` (imports, models and the pipeline), not of the code
+    that generated the photo.
+
+    Parameters
+    ----------
+    megapixels : float
+        Size of the generated photo.
+    repeats : int
+        Timed repetitions (one untimed warm-up run comes first: it loads the models).
+    progress : callable, optional
+        Called with no arguments after each repetition (e.g. a Rich progress ``advance``).
+    """
+    payload = make_bench_photo(megapixels)
+    rows: list[dict[str, Any]] = []
+    peak_rss_mb = float("nan")
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "bench.jpg"
+        path.write_bytes(payload)
+        command = [sys.executable, "-m", "skinscan.bench", str(path), str(repeats)]
+        with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as child:
+            assert child.stdout is not None
+            for line in child.stdout:
+                record = json.loads(line)
+                if "peak_rss_mb" in record:
+                    peak_rss_mb = float(record["peak_rss_mb"])
+                    continue
+                rows.append(record)
+                if progress is not None:
+                    progress()
+        if child.returncode != 0 or len(rows) != repeats:
+            raise RuntimeError(f"the benchmark process failed (exit {child.returncode})")
+    steps = ("decode_reference", "load", "standardise", "load_standardise", "assess")
+    medians = {step: _median_ms([row[step] for row in rows]) for step in steps}
+    reference = medians["decode_reference"]
+    ratios = {step: medians[step] / reference for step in steps[1:]}
+    return BenchResult(
+        megapixels=float(rows[0]["megapixels"]),
+        file_bytes=len(payload),
+        repeats=repeats,
+        median_ms=medians,
+        ratio_to_decode=ratios,
+        peak_rss_mb=peak_rss_mb,
+        quality_ok=bool(rows[-1]["quality_ok"]),
+        calibration=str(rows[-1]["calibration"]),
+    )
+
+
+if __name__ == "__main__":
+    _time_in_this_process(sys.argv[1], int(sys.argv[2]))

@@ -1,0 +1,1 @@
+"""Datasets: synthetic generators with exact ground truth, and loaders for public layouts."""

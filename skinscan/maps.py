@@ -1,0 +1,113 @@
+"""PNG overlays of an assessment: regions, calibration patches, and one heat map per concern."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from skinscan.colour_space import linear_srgb_to_lab, linear_to_srgb, to_linear_float
+from skinscan.pipeline import Assessment
+from skinscan.standardise.colour import COLORCHECKER_LINEAR_SRGB, Calibration
+from skinscan.standardise.face import draw_regions
+
+__all__ = ["calibration_overlay", "concern_overlay", "write_maps"]
+
+
+def calibration_overlay(rgb_u8: NDArray[np.uint8], calibration: Calibration) -> NDArray[np.uint8]:
+    """The photo with the chart found outlined, each patch marked with its ΔE00 after correction.
+
+    Each patch gets a small inset square in its *reference* colour, so a reader sees at a glance
+    how far the photographed patch is from what it should be.
+    """
+    out = rgb_u8.copy()
+    chart = calibration.chart
+    if chart is None:
+        _label(out, f"no chart found: calibration method '{calibration.method}'", (10, 24))
+        return out
+    corrected = calibration.apply(to_linear_float(chart.patch_rgb))
+    errors = _patch_errors(corrected)
+    reference_u8 = np.round(linear_to_srgb(COLORCHECKER_LINEAR_SRGB) * 255).astype(np.uint8)
+    side = float(np.linalg.norm(chart.patch_polygons[0][0] - chart.patch_polygons[0][2]))
+    inset = max(2, int(side * 0.18))
+    font = max(0.3, side / 90.0)
+    for polygon, centre, ref, err in zip(
+        chart.patch_polygons, chart.patch_centres, reference_u8, errors, strict=True
+    ):
+        poly = np.round(polygon).astype(np.int32)
+        cv2.polylines(out, [poly], True, (255, 255, 255), 1, cv2.LINE_AA)
+        cx, cy = (round(v) for v in centre)
+        cv2.rectangle(out, (cx - inset, cy - inset), (cx + inset, cy + inset), ref.tolist(), -1)
+        _label(out, f"{err:.1f}", (cx - inset, cy + inset + int(12 * font)), scale=font)
+    cv2.polylines(out, [np.round(chart.corners).astype(np.int32)], True, (0, 255, 0), 2)
+    mean_de = calibration.delta_e00 if calibration.delta_e00 is not None else float("nan")
+    _label(out, f"chart ({chart.method}) mean dE00 {mean_de:.2f}", (10, 24))
+    return out
+
+
+def _patch_errors(corrected_linear: NDArray[np.float32]) -> NDArray[np.float64]:
+    from skinscan.colour_space import delta_e00
+
+    return delta_e00(
+        linear_srgb_to_lab(corrected_linear), linear_srgb_to_lab(COLORCHECKER_LINEAR_SRGB)
+    )
+
+
+def concern_overlay(
+    rgb_u8: NDArray[np.uint8], concern_map: NDArray[np.floating], mask: NDArray[np.bool_]
+) -> NDArray[np.uint8]:
+    """Blend a concern's map (scaled to its 1st–99th percentile inside ``mask``) over the photo."""
+    out = rgb_u8.copy()
+    values = concern_map[mask]
+    if values.size == 0:
+        return out
+    lo, hi = np.percentile(values, [1, 99])
+    scaled = np.clip((concern_map - lo) / max(hi - lo, 1e-6), 0, 1)
+    heat = cv2.applyColorMap(np.round(scaled * 255).astype(np.uint8), cv2.COLORMAP_INFERNO)
+    heat = cv2.cvtColor(heat, cv2.COLOR_BGR2RGB)
+    blended = (0.45 * out.astype(np.float32) + 0.55 * heat.astype(np.float32)).astype(np.uint8)
+    out[mask] = blended[mask]
+    return out
+
+
+def write_maps(assessment: Assessment, directory: str | Path) -> list[Path]:
+    """Write the overlays of ``assessment`` as PNG files into ``directory``; return their paths.
+
+    Files: ``regions.png``, ``calibration.png``, ``calibrated.png`` (the analysis copy after colour
+    correction) and, when the photo passed the quality gate, ``<concern>.png`` for each concern.
+    """
+    standard = assessment.standard
+    if standard is None:
+        raise ValueError("this assessment carries no image data (it was loaded from JSON)")
+    folder = Path(directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    landmarks = None if standard.face is None else standard.face.detection.landmarks
+    images: dict[str, NDArray[np.uint8]] = {
+        "regions": draw_regions(standard.rgb_u8, standard.regions, landmarks=landmarks),
+        "calibration": calibration_overlay(standard.rgb_u8, standard.calibration),
+        "calibrated": np.round(linear_to_srgb(standard.linear) * 255).astype(np.uint8),
+    }
+    if assessment.concerns is not None:
+        union = np.zeros(standard.rgb_u8.shape[:2], bool)
+        for mask in standard.regions.values():
+            union |= mask
+        for name, concern in assessment.concerns.items():
+            images[name] = concern_overlay(standard.rgb_u8, concern.result.map, union)
+    written = []
+    for name, image in images.items():
+        path = folder / f"{name}.png"
+        if not cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
+            raise OSError(f"could not write {path}")
+        written.append(path)
+    return written
+
+
+def _label(
+    image: NDArray[np.uint8], text: str, org: tuple[int, int], *, scale: float = 0.6
+) -> None:
+    for colour, thickness in (((0, 0, 0), 3), ((255, 255, 255), 1)):
+        cv2.putText(
+            image, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, colour, thickness, cv2.LINE_AA
+        )

@@ -1,0 +1,209 @@
+"""Pigment: constitutive colour (ITA°, melanin index) and spots and mottling relative to local skin.
+
+ITA° and the melanin index describe *skin tone* and are reported, not scored. The spot and
+evenness measures compare each pixel with the person's own skin a few millimetres around it, so a
+darker complexion does not read as more pigmentary disorder.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from skinscan.colour_space import delta_e00
+from skinscan.measures._common import (
+    SHADING_SIGMA_MM,
+    ConcernResult,
+    Region,
+    SkinContext,
+    blur,
+    components_in,
+    masked_smooth,
+    prepare,
+    robust_sd,
+)
+
+__all__ = [
+    "ITA_CATEGORY_NAMES",
+    "PIGMENT_KEYS",
+    "SPOT_DELTA_L",
+    "SPOT_MIN_AREA_MM2",
+    "ita_category",
+    "measure_pigment",
+    "pigment_from_context",
+]
+
+PIGMENT_KEYS = (
+    "ita_deg",
+    "ita_category",
+    "melanin_index",
+    "spot_count",
+    "spot_area_pct",
+    "spot_contrast_de00",
+    "evenness_sd",
+)
+#: ``ita_category`` codes 0..5 (Chardon et al. 1991; "dark" added by Del Bino et al. 2006).
+ITA_CATEGORY_NAMES = ("very_light", "light", "intermediate", "tan", "brown", "dark")
+_ITA_LOWER_BOUNDS = (55.0, 41.0, 28.0, 10.0, -30.0)
+#: A spot is darker than the local skin by at least this many L* units.
+SPOT_DELTA_L = 4.0
+#: Smallest spot (mm²); smaller dark blobs are pores, the texture measure's business.
+SPOT_MIN_AREA_MM2 = 1.0
+#: Noise smoothing before thresholding (Gaussian σ, mm).
+SPOT_SMOOTH_MM = 0.2
+#: Dark components no wider than this and at least LINE_ELONGATION times longer are lines
+#: (wrinkles, folds), not macules.
+LINE_MAX_WIDTH_MM = 2.0
+LINE_ELONGATION = 4.0
+#: Mottling is measured between this scale (Gaussian σ, mm) and the shading scale.
+EVENNESS_SMOOTH_MM = 0.5
+_REFLECTANCE_FLOOR = 1e-4
+
+
+def ita_category(ita_deg: float) -> int:
+    """ITA° → skin colour category code 0 (very light) .. 5 (dark).
+
+    Notes
+    -----
+    Bounds > 55°, > 41°, > 28°, > 10°, > −30°, else dark: Chardon, Cretois & Hourseau (1991),
+    "Skin colour typology and suntanning pathways", Int. J. Cosmet. Sci. 13:191; Del Bino et al.
+    (2006), Pigment Cell Res. 19:606.
+
+    Examples
+    --------
+    >>> ita_category(60.0), ita_category(0.0), ITA_CATEGORY_NAMES[ita_category(-45.0)]
+    (0, 4, 'dark')
+    """
+    for code, bound in enumerate(_ITA_LOWER_BOUNDS):
+        if ita_deg > bound:
+            return code
+    return len(_ITA_LOWER_BOUNDS)
+
+
+def measure_pigment(
+    linear_rgb: NDArray[np.floating],
+    regions: Mapping[str, NDArray[np.bool_]],
+    *,
+    mm_per_px: float | None = None,
+) -> ConcernResult:
+    """Measure skin tone, pigmented spots and mottling over the skin and per region.
+
+    Parameters
+    ----------
+    linear_rgb : ndarray of shape (H, W, 3), float
+        Colour-calibrated linear sRGB in [0, 1].
+    regions : mapping of str to ndarray of shape (H, W), bool
+        Skin masks.
+    mm_per_px : float, optional
+        Scale; None assumes :data:`~skinscan.measures.DEFAULT_MM_PER_PX`.
+
+    Returns
+    -------
+    ConcernResult
+        ``concern="pigment"``; ``measures`` (and each region) hold:
+
+        - ``ita_deg``: individual typology angle of the mean colour, ``atan2(L* − 50, b*)`` in
+          degrees.
+        - ``ita_category``: :func:`ita_category` code of ``ita_deg`` (0..5, as a float).
+        - ``melanin_index``: mean of ``100 · log10(1 / R)`` per pixel.
+        - ``spot_count``: spots with more than half their area in the region.
+        - ``spot_area_pct``: % of the region's pixels inside spots.
+        - ``spot_contrast_de00``: mean over those spots of the CIEDE2000 difference between the
+          spot's mean colour and the surrounding skin (0 without spots).
+        - ``evenness_sd``: SD of L* after removing shading (σ 5 mm) and fine texture (σ 0.5 mm).
+
+        ``map`` is how much darker each pixel is than its local skin (L* units, ≥ 0).
+
+    Notes
+    -----
+    Spots are connected (8-neighbour) components of ``L* − shading ≤ −SPOT_DELTA_L`` after a
+    σ = 0.2 mm smoothing, where the shading is the Gaussian (σ = 5 mm) normalised-convolution
+    mean of the skin with outliers left out (:attr:`SkinContext.shading`); components under
+    :data:`SPOT_MIN_AREA_MM2` and thin elongated ones (wrinkles) are dropped. The surrounding skin
+    colour is the same kind of mean of a* and b* with the spots left out.
+
+    Melanin index: Dawson et al. (1980), Phys. Med. Biol. 25:695; Diffey et al. (1984),
+    Br. J. Dermatol. 111:663: ``MI = 100 · log10(1 / R_red)``; the camera's red channel stands in
+    for the meter's narrow red band (see Stamatas et al. 2004, Pigment Cell Res. 17:618, on how
+    such indices compare). ΔE00: Sharma, Wu & Dalal (2005).
+    """
+    return pigment_from_context(prepare(linear_rgb, regions, mm_per_px=mm_per_px))
+
+
+def _spots(ctx: SkinContext, darkness: NDArray[np.float32]) -> NDArray[np.int32]:
+    """Label image of the spots (0 = none, 1..n), line-like and small components removed."""
+    candidate = ((darkness >= SPOT_DELTA_L) & ctx.skin).astype(np.uint8)
+    count, raw_labels, stats, _ = cv2.connectedComponentsWithStats(candidate, connectivity=8)
+    labels = np.asarray(raw_labels, dtype=np.int32)
+    areas = stats[:, cv2.CC_STAT_AREA]
+    ids = np.flatnonzero(areas >= SPOT_MIN_AREA_MM2 / ctx.mm_per_px**2)
+    ids = ids[ids > 0]
+    if ids.size:
+        inner = cv2.distanceTransform(candidate, cv2.DIST_L2, 5).ravel()
+        pixels = np.flatnonzero(candidate)
+        widest = np.zeros(count, dtype=np.float64)
+        np.maximum.at(widest, labels.ravel()[pixels], inner[pixels])
+        width_px = 2.0 * widest[ids]
+        line = (width_px * ctx.mm_per_px <= LINE_MAX_WIDTH_MM) & (
+            areas[ids] >= LINE_ELONGATION * width_px**2
+        )
+        ids = ids[~line]
+    relabel = np.zeros(count, dtype=np.int32)
+    relabel[ids] = np.arange(1, ids.size + 1, dtype=np.int32)
+    return np.asarray(relabel[labels], dtype=np.int32)
+
+
+def pigment_from_context(ctx: SkinContext) -> ConcernResult:
+    """:func:`measure_pigment` on a prepared :class:`SkinContext`."""
+    start = time.perf_counter()
+    lab = ctx.lab
+    channels = [lab[..., c].ravel() for c in range(3)]
+    melanin = (-100.0 * np.log10(np.maximum(ctx.linear[..., 0], _REFLECTANCE_FLOOR))).ravel()
+    darkness = -blur(ctx.detrended, ctx.px(SPOT_SMOOTH_MM))
+    mottling = blur(ctx.detrended, ctx.px(EVENNESS_SMOOTH_MM)).ravel()
+
+    labels = _spots(ctx, darkness)
+    n_spots = int(labels.max())
+    pixels = np.flatnonzero(labels)
+    which = labels.ravel()[pixels]
+    sizes = np.bincount(which, minlength=n_spots + 1)
+    contrast = np.zeros(n_spots + 1)
+    if n_spots:
+        # Surrounding skin: the shading for L*, the same normalised mean for a* and b*.
+        weight = (ctx.skin & (labels == 0)).astype(np.float32)
+        sigma = ctx.px(SHADING_SIGMA_MM)
+        around = [ctx.shading] + [masked_smooth(lab[..., c], weight, sigma) for c in (1, 2)]
+        counts = np.maximum(sizes, 1)
+        spot_lab = np.stack(
+            [np.bincount(which, channel[pixels], sizes.size) for channel in channels], -1
+        )
+        skin_lab = np.stack(
+            [np.bincount(which, channel.ravel()[pixels], sizes.size) for channel in around], -1
+        )
+        contrast = delta_e00(spot_lab / counts[:, None], skin_lab / counts[:, None])
+
+    def reduce(region: Region) -> dict[str, float]:
+        idx = region.indices
+        mean_l = float(channels[0][idx].mean(dtype=np.float64))
+        mean_b = float(channels[2][idx].mean(dtype=np.float64))
+        ita = math.degrees(math.atan2(mean_l - 50.0, mean_b))
+        inside = region.contains(pixels)
+        member = components_in(which, sizes, inside)
+        n = int(member.sum())
+        return {
+            "ita_deg": ita,
+            "ita_category": float(ita_category(ita)),
+            "melanin_index": float(melanin[idx].mean(dtype=np.float64)),
+            "spot_count": float(n),
+            "spot_area_pct": 100.0 * int(inside.sum()) / idx.size,
+            "spot_contrast_de00": float(contrast[member].mean()) if n else 0.0,
+            "evenness_sd": robust_sd(mottling[idx]),
+        }
+
+    work_map = np.maximum(darkness, 0.0).astype(np.float32)
+    return ctx.result("pigment", reduce, work_map, started=start)

@@ -1,0 +1,223 @@
+"""``standardise``: a loaded photo → the calibrated, located, quality-checked analysis copy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from skinscan.colour_space import linear_to_srgb, to_linear_float
+from skinscan.io import Photo
+from skinscan.standardise.colour import Calibration, calibrate
+from skinscan.standardise.face import (
+    FaceGeometry,
+    Landmarker,
+    analyse_face,
+    face_hull_mask,
+    region_masks,
+    site_mask,
+    skin_mask,
+)
+from skinscan.standardise.protocol import CaptureProtocol, load_protocol
+from skinscan.standardise.quality import QualityReport, check_quality
+
+__all__ = ["StandardPhoto", "analysis_copy", "standardise"]
+
+
+@dataclass(frozen=True)
+class StandardPhoto:
+    """A photo made ready to measure.
+
+    All arrays are in the coordinates of the *analysis copy*: the photo resampled so that its long
+    side is at most ``protocol.analysis_max_side`` (``scale`` = analysis px per original px).
+
+    Attributes
+    ----------
+    photo : Photo
+        The photo as loaded (full resolution, as captured).
+    protocol : CaptureProtocol
+    scale : float
+    rgb_u8 : ndarray of shape (H, W, 3), uint8
+        Analysis copy, sRGB-encoded, as captured (for detectors and overlays).
+    linear : ndarray of shape (H, W, 3), float32
+        Analysis copy in calibrated linear sRGB, [0, 1] (values above 1 are kept).
+    skin : ndarray of shape (H, W), bool
+    regions : dict of str to ndarray of shape (H, W), bool
+        The 13 facial regions, or ``{"site": …}`` for a body-site photo.
+    face : FaceGeometry or None
+    calibration : Calibration
+    quality : QualityReport
+    """
+
+    photo: Photo
+    protocol: CaptureProtocol
+    scale: float
+    rgb_u8: NDArray[np.uint8]
+    linear: NDArray[np.float32]
+    skin: NDArray[np.bool_]
+    regions: dict[str, NDArray[np.bool_]]
+    face: FaceGeometry | None
+    calibration: Calibration
+    quality: QualityReport
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def mm_per_px(self) -> float | None:
+        """Millimetres per pixel of the analysis copy (None when unknown)."""
+        return None if self.face is None else float(self.face.mm_per_px)
+
+    def face_dict(self) -> dict[str, Any]:
+        """The ``face`` object of ``skinscan.assessment/1`` (scale in original-photo pixels)."""
+        if self.face is None:
+            return {"found": False, "pose_deg": None, "mm_per_px": None}
+        out = self.face.to_dict()
+        out["mm_per_px"] = round(float(self.face.mm_per_px) * self.scale, 5)
+        return out
+
+    def linear_at(self, scale: float) -> NDArray[np.float32]:
+        """The photo at ``scale`` (px per original px) in calibrated linear sRGB.
+
+        For measures that need more detail than the analysis copy holds; computed on demand.
+        """
+        pixels = _resample(self.photo.pixels, scale)
+        return self.calibration.apply(to_linear_float(pixels, transfer=self.photo.transfer))
+
+
+def _resample(pixels: NDArray[Any], scale: float) -> NDArray[Any]:
+    if scale >= 1.0:
+        return pixels
+    h, w = pixels.shape[:2]
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
+
+
+def analysis_copy(photo: Photo, max_side: int) -> tuple[float, NDArray[Any], NDArray[np.uint8]]:
+    """Resample to the analysis size; return (scale, native-depth pixels, sRGB uint8 pixels)."""
+    h, w = photo.pixels.shape[:2]
+    scale = min(1.0, max_side / max(h, w))
+    pixels = _resample(photo.pixels, scale)
+    if photo.transfer == "linear":
+        encoded = linear_to_srgb(to_linear_float(pixels, transfer="linear"))
+        rgb_u8 = np.round(encoded * 255.0).astype(np.uint8)
+    elif pixels.dtype == np.uint16:
+        rgb_u8 = (pixels >> 8).astype(np.uint8)
+    else:
+        rgb_u8 = np.ascontiguousarray(pixels, dtype=np.uint8)
+    return scale, pixels, rgb_u8
+
+
+def standardise(
+    photo: Photo,
+    *,
+    protocol: CaptureProtocol | str | None = None,
+    site: NDArray[np.bool_] | None = None,
+    landmarker: Landmarker | None = None,
+) -> StandardPhoto:
+    """Quality-check, calibrate and locate a photo.
+
+    Parameters
+    ----------
+    photo : Photo
+        As returned by :func:`skinscan.io.load_photo`.
+    protocol : CaptureProtocol or str, optional
+        A protocol or the name/path of one. ``None`` chooses ``face-frontal`` when a face is found
+        and ``body-site`` otherwise.
+    site : ndarray of shape (H, W), bool, optional
+        For body-site photos, the area to assess, at the photo's full resolution; default: the
+        whole frame (minus a colour chart, if one is found).
+    landmarker : Landmarker, optional
+        Face detector and landmarker; default: the bundled 68-point model.
+
+    Returns
+    -------
+    StandardPhoto
+    """
+    import time
+
+    clock = time.perf_counter
+    timings: dict[str, float] = {}
+    t0 = clock()
+    chosen = load_protocol(protocol) if isinstance(protocol, str) else protocol
+    max_side = chosen.analysis_max_side if chosen is not None else 1600
+    scale, pixels, rgb_u8 = analysis_copy(photo, max_side)
+    timings["resample"] = (clock() - t0) * 1e3
+
+    t0 = clock()
+    face = None
+    if chosen is None or chosen.subject == "face":
+        face = analyse_face(rgb_u8, landmarker=landmarker)
+    if chosen is None:
+        chosen = load_protocol("face-frontal" if face is not None else "body-site")
+    if chosen.subject != "face":
+        face = None
+    timings["face"] = (clock() - t0) * 1e3
+
+    t0 = clock()
+    landmarks = None if face is None else face.detection.landmarks
+    skin = skin_mask(rgb_u8, landmarks=landmarks)
+    timings["skin"] = (clock() - t0) * 1e3
+
+    t0 = clock()
+    calibration = calibrate(pixels, transfer=photo.transfer, skin_mask=skin)
+    linear = calibration.apply(to_linear_float(pixels, transfer=photo.transfer))
+    timings["calibration"] = (clock() - t0) * 1e3
+
+    t0 = clock()
+    chart = _chart_mask(calibration, rgb_u8.shape[:2])
+    if face is not None and landmarks is not None:
+        regions = region_masks(rgb_u8, landmarks, skin=skin)
+        area = face_hull_mask(rgb_u8.shape[:2], landmarks)
+    else:
+        user = None if site is None else _resample_mask(site, rgb_u8.shape[:2])
+        area = site_mask(rgb_u8.shape[:2], user_mask=user, exclude=chart)
+        regions = {"site": area & skin}
+    timings["regions"] = (clock() - t0) * 1e3
+
+    t0 = clock()
+    quality = check_quality(
+        rgb_u8,
+        protocol=chosen,
+        skin=skin,
+        area=area,
+        mm_per_px=None if face is None else face.mm_per_px,
+        face_found=face is not None,
+        n_faces=0 if face is None else face.n_faces,
+        interpupil_px_original=None if face is None else face.interpupil_px / scale,
+        pose_deg=None if face is None else (face.pose.yaw, face.pose.pitch, face.pose.roll),
+    )
+    timings["quality"] = (clock() - t0) * 1e3
+    return StandardPhoto(
+        photo=photo,
+        protocol=chosen,
+        scale=scale,
+        rgb_u8=rgb_u8,
+        linear=linear,
+        skin=skin,
+        regions=regions,
+        face=face,
+        calibration=calibration,
+        quality=quality,
+        timings_ms=timings,
+    )
+
+
+def _chart_mask(calibration: Calibration, shape: tuple[int, ...]) -> NDArray[np.bool_] | None:
+    if calibration.chart is None:
+        return None
+    mask = np.zeros(shape[:2], np.uint8)
+    cv2.fillConvexPoly(mask, np.round(calibration.chart.corners).astype(np.int32), 1)
+    # The chart's frame lies outside the patch-grid corners: grow by a tenth of its size.
+    side = float(np.linalg.norm(calibration.chart.corners[0] - calibration.chart.corners[2]))
+    k = max(3, int(side * 0.1)) | 1
+    return cv2.dilate(mask, np.ones((k, k), np.uint8)).astype(bool)
+
+
+def _resample_mask(mask: NDArray[np.bool_], shape: tuple[int, ...]) -> NDArray[np.bool_]:
+    h, w = shape[:2]
+    if mask.shape[:2] == (h, w):
+        return mask.astype(bool)
+    resized = cv2.resize(mask.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST)
+    return resized.astype(bool)

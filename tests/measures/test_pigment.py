@@ -1,0 +1,131 @@
+"""Pigment: skin tone is measured but not scored; spots are counted, sized and contrasted."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from synth import TONES, grid_points, skin_scene
+
+from skinscan.colour_space import delta_e00
+from skinscan.measures import ITA_CATEGORY_NAMES, ita_category, measure_pigment
+from skinscan.scoring import score
+
+SIZE = (36.0, 36.0)
+
+
+@pytest.mark.parametrize(
+    ("ita", "name"),
+    [
+        (70.0, "very_light"),
+        (55.1, "very_light"),
+        (55.0, "light"),
+        (41.5, "light"),
+        (30.0, "intermediate"),
+        (28.0, "tan"),
+        (11.0, "tan"),
+        (0.0, "brown"),
+        (-29.9, "brown"),
+        (-30.0, "dark"),
+        (-60.0, "dark"),
+    ],
+)
+def test_ita_category_bounds(ita, name) -> None:
+    assert ITA_CATEGORY_NAMES[ita_category(ita)] == name
+
+
+@pytest.mark.parametrize("tone", list(TONES))
+def test_plain_skin_tone_is_measured_but_scores_no_pigment(tone) -> None:
+    scene = skin_scene(SIZE, tone=tone)
+    result = measure_pigment(scene.linear(), scene.everywhere(), mm_per_px=0.1)
+    m = result.measures
+    lightness, _, b_star = TONES[tone]
+    expected_ita = math.degrees(math.atan2(lightness - 50.0, b_star))
+    assert m["ita_deg"] == pytest.approx(expected_ita, abs=0.5)
+    assert m["ita_category"] == ita_category(expected_ita)
+    assert m["spot_count"] == 0
+    assert m["spot_area_pct"] == 0
+    assert m["evenness_sd"] < 0.3
+    assert score(result)[0].severity < 3
+
+
+def test_darker_skin_has_higher_melanin_index_but_equal_severity() -> None:
+    results = {}
+    for tone in ("light", "dark"):
+        scene = skin_scene(SIZE, tone=tone)
+        results[tone] = measure_pigment(scene.linear(), scene.everywhere(), mm_per_px=0.1)
+    assert results["dark"].measures["melanin_index"] > results["light"].measures["melanin_index"]
+    light, dark = (score(results[t])[0].severity for t in ("light", "dark"))
+    assert abs(light - dark) < 2
+
+
+def test_melanin_index_is_100_log10_inverse_red() -> None:
+    rgb = np.zeros((30, 30, 3), np.float32)
+    rgb[:] = (0.40, 0.25, 0.20)
+    m = measure_pigment(rgb, {"site": np.ones((30, 30), bool)}, mm_per_px=0.1).measures
+    assert m["melanin_index"] == pytest.approx(100 * np.log10(1 / 0.40), rel=1e-4)
+
+
+@pytest.mark.parametrize("tone", list(TONES))
+@pytest.mark.parametrize(("count", "radius"), [(1, 1.5), (3, 0.8), (7, 1.5), (5, 2.5)])
+def test_spot_count_and_area(tone, count, radius) -> None:
+    scene = skin_scene(SIZE, tone=tone)
+    for centre in grid_points(count, SIZE, 6.0):
+        scene.disc(*centre, radius, (-10.0, 1.0, 3.0))
+    m = measure_pigment(scene.linear(), scene.everywhere(), mm_per_px=0.1).measures
+    truth_pct = 100 * count * math.pi * radius**2 / (SIZE[0] * SIZE[1])
+    assert m["spot_count"] == count
+    assert m["spot_area_pct"] == pytest.approx(truth_pct, rel=0.2)
+
+
+@pytest.mark.parametrize("tone", list(TONES))
+def test_spot_contrast_is_the_colour_difference_painted(tone) -> None:
+    scene = skin_scene(SIZE, tone=tone)
+    offset = (-10.0, 2.0, 4.0)
+    for centre in grid_points(4, SIZE, 8.0):
+        scene.disc(*centre, 2.0, offset)
+    m = measure_pigment(scene.linear(), scene.everywhere(), mm_per_px=0.1).measures
+    skin = np.array(TONES[tone])
+    truth = float(delta_e00(skin + np.array(offset), skin))
+    assert m["spot_contrast_de00"] == pytest.approx(truth, rel=0.15)
+
+
+def test_pores_and_lines_are_not_spots() -> None:
+    scene = skin_scene(SIZE)
+    for centre in grid_points(16, (18.0, 36.0), 3.0):
+        scene.disc(*centre, 0.4, (-10.0, 0.0, 0.0))  # 0.5 mm²: below the spot minimum
+    scene.line((26.0, 4.0), (26.0, 32.0), 1.0, 10.0)  # a wrinkle
+    m = measure_pigment(scene.linear(), scene.everywhere(), mm_per_px=0.1).measures
+    assert m["spot_count"] == 0
+
+
+def test_spots_count_in_their_own_region() -> None:
+    scene = skin_scene((30.0, 40.0))
+    regions = {"cheek_left": scene.mask(0, 0, 30, 20), "cheek_right": scene.mask(0, 20, 30, 40)}
+    for centre in [(8.0, 6.0), (8.0, 14.0), (20.0, 10.0)]:
+        scene.disc(*centre, 1.5, (-10.0, 1.0, 3.0))
+    result = measure_pigment(scene.linear(), regions, mm_per_px=0.1)
+    assert result.measures["spot_count"] == 3
+    assert result.regions["cheek_left"]["spot_count"] == 3
+    assert result.regions["cheek_right"]["spot_count"] == 0
+    assert result.regions["cheek_right"]["spot_contrast_de00"] == 0
+    _, per_region = score(result)
+    assert per_region["cheek_left"].severity > per_region["cheek_right"].severity
+
+
+def test_evenness_rises_with_mottling_and_ignores_shading() -> None:
+    values = []
+    for amplitude in (0.0, 1.0, 2.0, 3.0):
+        scene = skin_scene(SIZE, seed=2)
+        scene.texture(amplitude, grain_mm=1.5)
+        values.append(measure_pigment(scene.linear(), scene.everywhere(), mm_per_px=0.1))
+    evenness = [r.measures["evenness_sd"] for r in values]
+    assert evenness == sorted(evenness)
+    assert evenness[-1] > 5 * evenness[0]
+    shaded = skin_scene(SIZE, seed=2)
+    ys, _ = shaded.coords_mm()
+    shaded.lab[..., 0] += 10.0 * ys / SIZE[0]  # a 10 L* illumination gradient across the patch
+    m = measure_pigment(shaded.linear(), shaded.everywhere(), mm_per_px=0.1).measures
+    assert m["evenness_sd"] < 0.3
+    assert m["spot_count"] == 0

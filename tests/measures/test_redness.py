@@ -1,0 +1,90 @@
+"""Redness: uniform skin reads none, painted red patches read their area, per person and region."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from synth import TONES, skin_scene
+
+from skinscan.colour_space import lab_to_linear_srgb
+from skinscan.measures import measure_redness
+from skinscan.scoring import score
+
+SIZE = (30.0, 30.0)
+
+
+@pytest.mark.parametrize("tone", list(TONES))
+def test_uniform_skin_has_no_red_area(tone) -> None:
+    scene = skin_scene(SIZE, tone=tone)
+    m = measure_redness(scene.linear(), scene.everywhere(), mm_per_px=0.1).measures
+    assert m["red_area_pct"] == pytest.approx(0.0, abs=0.1)
+    assert m["delta_a_star"] == pytest.approx(0.0, abs=0.3)
+    assert m["a_star"] == pytest.approx(TONES[tone][1], abs=0.2)
+    assert score(measure_redness(scene.linear(), scene.everywhere(), mm_per_px=0.1))[0].severity < 3
+
+
+def test_erythema_index_is_100_log10_red_over_green() -> None:
+    rgb = np.zeros((40, 40, 3), np.float32)
+    rgb[:] = (0.40, 0.20, 0.15)
+    m = measure_redness(rgb, {"site": np.ones((40, 40), bool)}, mm_per_px=0.1).measures
+    assert m["erythema_index"] == pytest.approx(100 * np.log10(0.40 / 0.20), rel=1e-4)
+
+
+@pytest.mark.parametrize("tone", list(TONES))
+@pytest.mark.parametrize("fraction", [0.05, 0.10, 0.25])
+def test_red_patch_area_is_measured(tone, fraction) -> None:
+    scene = skin_scene(SIZE, tone=tone)
+    scene.rect(0.0, 0.0, SIZE[0] * fraction, SIZE[1], (0.0, 15.0, 0.0))
+    m = measure_redness(scene.linear(), scene.everywhere(), mm_per_px=0.1).measures
+    assert m["red_area_pct"] == pytest.approx(100 * fraction, abs=2.0)
+    assert m["delta_a_star"] == pytest.approx(15.0 * fraction, abs=0.5)
+    if fraction > 0.1:  # the 90th percentile then lies inside the patch
+        assert m["a_star_p90"] == pytest.approx(TONES[tone][1] + 15.0, abs=1.0)
+
+
+def test_red_patch_raises_severity() -> None:
+    plain = skin_scene(SIZE)
+    red = skin_scene(SIZE)
+    red.rect(0.0, 0.0, 3.0, SIZE[1], (0.0, 15.0, 0.0))
+    before = score(measure_redness(plain.linear(), plain.everywhere(), mm_per_px=0.1))[0]
+    after = score(measure_redness(red.linear(), red.everywhere(), mm_per_px=0.1))[0]
+    assert after.severity > before.severity + 10
+
+
+def test_red_patch_inside_one_region_raises_that_region_only() -> None:
+    scene = skin_scene((30.0, 40.0))
+    regions = {
+        "forehead": scene.mask(0.0, 0.0, 12.0, 40.0),
+        "cheek_left": scene.mask(15.0, 0.0, 30.0, 18.0),
+        "cheek_right": scene.mask(15.0, 22.0, 30.0, 40.0),
+    }
+    scene.rect(18.0, 3.0, 27.0, 15.0, (0.0, 15.0, 0.0))  # inside cheek_left, 40 % of it
+    result = measure_redness(scene.linear(), regions, mm_per_px=0.1)
+    assert result.regions["cheek_left"]["red_area_pct"] == pytest.approx(40.0, abs=3.0)
+    assert result.regions["forehead"]["red_area_pct"] < 0.5
+    assert result.regions["cheek_right"]["red_area_pct"] < 0.5
+    _, per_region = score(result)
+    assert per_region["cheek_left"].severity > per_region["forehead"].severity + 20
+    assert per_region["forehead"].severity < 3
+    assert result.map[scene.mask(18.5, 3.5, 26.5, 14.5)].min() > 10
+    assert result.map[regions["forehead"]].max() < 3
+
+
+def test_baseline_is_the_persons_skin_not_the_patch() -> None:
+    # Most of the skin red: the 25th-percentile baseline still sits on the uninvolved skin.
+    scene = skin_scene(SIZE)
+    scene.rect(0.0, 0.0, SIZE[0] * 0.6, SIZE[1], (0.0, 10.0, 0.0))
+    m = measure_redness(scene.linear(), scene.everywhere(), mm_per_px=0.1).measures
+    assert m["red_area_pct"] == pytest.approx(60.0, abs=2.0)
+
+
+def test_lighter_redder_colour_raises_a_star_and_erythema_index() -> None:
+    lab = np.zeros((20, 20, 3), np.float32)
+    lab[:] = (60.0, 12.0, 18.0)
+    redder = lab.copy()
+    redder[..., 1] += 8.0
+    regions = {"site": np.ones((20, 20), bool)}
+    a = measure_redness(np.clip(lab_to_linear_srgb(lab), 0, 1), regions, mm_per_px=0.1).measures
+    b = measure_redness(np.clip(lab_to_linear_srgb(redder), 0, 1), regions, mm_per_px=0.1).measures
+    assert b["a_star"] == pytest.approx(a["a_star"] + 8.0, abs=0.05)
+    assert b["erythema_index"] > a["erythema_index"] + 5
