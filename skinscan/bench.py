@@ -23,7 +23,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-__all__ = ["BenchResult", "make_bench_photo", "run_bench"]
+__all__ = ["BenchResult", "make_bench_photo", "peak_rss_mb", "run_bench"]
 
 
 def make_bench_photo(megapixels: float = 12.0, *, seed: int = 0, quality: int = 92) -> bytes:
@@ -108,10 +108,11 @@ def _time_in_this_process(path: str, repeats: int) -> None:
         row["assess"] = time.perf_counter() - t4
         del result
         print(json.dumps(row), flush=True)
-    print(json.dumps({"peak_rss_mb": _peak_rss_mb()}), flush=True)
+    print(json.dumps({"peak_rss_mb": peak_rss_mb()}), flush=True)
 
 
-def _peak_rss_mb() -> float:
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process, in MiB."""
     # Linux keeps ru_maxrss across exec, so a child would report its parent's peak: read this
     # process image's own high-water mark instead where the kernel offers it.
     try:

@@ -58,17 +58,25 @@ def _patch_errors(corrected_linear: NDArray[np.float32]) -> NDArray[np.float64]:
 def concern_overlay(
     rgb_u8: NDArray[np.uint8], concern_map: NDArray[np.floating], mask: NDArray[np.bool_]
 ) -> NDArray[np.uint8]:
-    """Blend a concern's map (scaled to its 1st–99th percentile inside ``mask``) over the photo."""
+    """Colour a concern's map over the photo, opaque where the map is strong.
+
+    The map is scaled between its median and 99.5th percentile inside ``mask``, so what is drawn
+    is what stands out from the person's own skin; below the median the photo shows through.
+    The assessed area is outlined.
+    """
     out = rgb_u8.copy()
     values = concern_map[mask]
-    if values.size == 0:
-        return out
-    lo, hi = np.percentile(values, [1, 99])
-    scaled = np.clip((concern_map - lo) / max(hi - lo, 1e-6), 0, 1)
-    heat = cv2.applyColorMap(np.round(scaled * 255).astype(np.uint8), cv2.COLORMAP_INFERNO)
-    heat = cv2.cvtColor(heat, cv2.COLOR_BGR2RGB)
-    blended = (0.45 * out.astype(np.float32) + 0.55 * heat.astype(np.float32)).astype(np.uint8)
-    out[mask] = blended[mask]
+    if values.size:
+        lo, hi = np.percentile(values, [50, 99.5])
+        scaled = np.where(mask, np.clip((concern_map - lo) / max(hi - lo, 1e-6), 0, 1), 0)
+        heat = cv2.applyColorMap(np.round(scaled * 255).astype(np.uint8), cv2.COLORMAP_TURBO)
+        heat = cv2.cvtColor(heat, cv2.COLOR_BGR2RGB).astype(np.float32)
+        alpha = (0.85 * scaled)[..., None].astype(np.float32)
+        out = np.round((1 - alpha) * out.astype(np.float32) + alpha * heat).astype(np.uint8)
+    contours, _ = cv2.findContours(
+        mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE
+    )
+    cv2.drawContours(out, contours, -1, (255, 255, 255), 1, cv2.LINE_AA)
     return out
 
 

@@ -71,9 +71,9 @@ def draw_regions(
         contours, _ = cv2.findContours(
             region.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE
         )
-        outlines.append((name, colour, contours, region))
+        outlines.append((name, colour, contours))
     canvas = np.clip(out + 0.5, 0, 255).astype(np.uint8)
-    for _, colour, contours, _ in outlines:
+    for _, colour, contours in outlines:
         cv2.drawContours(canvas, contours, -1, tuple(float(c) for c in colour), line, cv2.LINE_AA)
     if landmarks is not None:
         radius = max(1, round(2 * scale))
@@ -82,34 +82,56 @@ def draw_regions(
             cv2.circle(canvas, (round(x), round(y)), radius, (0, 0, 0), 1, cv2.LINE_AA)
     font_scale = max(0.3, 0.45 * scale)
     thickness = max(1, round(scale))
-    for name, _, contours, region in outlines:
-        largest = max(contours, key=cv2.contourArea)
-        moments = cv2.moments(largest)
-        if moments["m00"] <= 0:
-            ys, xs = np.nonzero(region)
-            cx, cy = float(xs.mean()), float(ys.mean())
-        else:
-            cx, cy = moments["m10"] / moments["m00"], moments["m01"] / moments["m00"]
+    legend: list[tuple[str, NDArray[np.float32]]] = []
+    for name, colour, contours in outlines:
         (text_w, text_h), _ = cv2.getTextSize(name, cv2.FONT_HERSHEY_SIMPLEX, font_scale, thickness)
-        org = (round(cx - text_w / 2), round(cy + text_h / 2))
-        cv2.putText(
+        x, y, box_w, box_h = cv2.boundingRect(max(contours, key=cv2.contourArea))
+        if text_w > 1.2 * box_w or text_h > box_h:
+            # Too small to carry its name legibly (a small face in a large frame): the legend
+            # names it instead, so labels never pile up over the face.
+            legend.append((name, colour))
+            continue
+        _text(
             canvas,
             name,
-            org,
-            cv2.FONT_HERSHEY_SIMPLEX,
+            (round(x + (box_w - text_w) / 2), round(y + (box_h + text_h) / 2)),
             font_scale,
-            (0, 0, 0),
-            thickness + 2,
-            cv2.LINE_AA,
-        )
-        cv2.putText(
-            canvas,
-            name,
-            org,
-            cv2.FONT_HERSHEY_SIMPLEX,
-            font_scale,
-            (255, 255, 255),
             thickness,
+        )
+    _legend(canvas, legend, font_scale, thickness)
+    return canvas
+
+
+def _text(
+    canvas: NDArray[np.uint8], text: str, org: tuple[int, int], font_scale: float, thickness: int
+) -> None:
+    for colour, extra in (((0, 0, 0), 2), ((255, 255, 255), 0)):
+        cv2.putText(
+            canvas,
+            text,
+            org,
+            cv2.FONT_HERSHEY_SIMPLEX,
+            font_scale,
+            colour,
+            thickness + extra,
             cv2.LINE_AA,
         )
-    return canvas
+
+
+def _legend(
+    canvas: NDArray[np.uint8],
+    entries: list[tuple[str, NDArray[np.float32]]],
+    font_scale: float,
+    thickness: int,
+) -> None:
+    """Colour swatches and names down the top-left corner."""
+    if not entries:
+        return
+    (_, text_h), _ = cv2.getTextSize("Ag", cv2.FONT_HERSHEY_SIMPLEX, font_scale, thickness)
+    step = int(text_h * 1.8) + 2
+    for row, (name, colour) in enumerate(entries):
+        top = 6 + row * step
+        cv2.rectangle(
+            canvas, (6, top), (6 + text_h, top + text_h), tuple(float(c) for c in colour), -1
+        )
+        _text(canvas, name, (12 + text_h, top + text_h), font_scale, thickness)

@@ -15,10 +15,11 @@ from skinscan.errors import PhotoInputError
 from skinscan.io import LoadLimits, load_photo
 
 _CHILD = """
-import json, resource, sys, time
+import json, sys, time
+from skinscan.bench import peak_rss_mb
 from skinscan.errors import PhotoInputError
 from skinscan.io import load_photo
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+before = peak_rss_mb()
 start = time.perf_counter()
 try:
     load_photo(sys.argv[1])
@@ -26,9 +27,8 @@ try:
 except PhotoInputError as exc:
     code = exc.code
 seconds = time.perf_counter() - start
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-print(json.dumps({"code": code, "seconds": seconds, "rss_mb": after / 1024,
-                  "rss_before_mb": before / 1024}))
+after = peak_rss_mb()  # this process's own high-water mark, not one inherited through exec
+print(json.dumps({"code": code, "seconds": seconds, "rss_mb": after, "rss_before_mb": before}))
 """
 
 
