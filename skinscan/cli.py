@@ -8,7 +8,10 @@ JSON is still printed, with ``quality.ok`` false and ``concerns`` null).
 from __future__ import annotations
 
 import json
+import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -37,6 +40,25 @@ def _fail(message: str) -> NoReturn:
     # One line, no traceback: the message says what is wrong with the input.
     err_console.print(f"skinscan: error: {message}", markup=False)
     raise typer.Exit(EXIT_INPUT)
+
+
+@contextmanager
+def _native_messages_hidden() -> Iterator[None]:
+    """Send what C libraries write straight to file descriptor 2 to /dev/null meanwhile.
+
+    libpng, libjpeg and LibRaw print their own warnings on corrupt input ("libpng error: IDAT:
+    CRC error"); skinscan already turns those inputs into one clear line, so theirs would only
+    add noise to it. Python's own errors are raised after the descriptor is restored.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _load_site_mask(path: Path | None) -> Any:
@@ -80,7 +102,8 @@ def assess(
 
     try:
         mask = _load_site_mask(site)
-        result = run_assess(photo, protocol=protocol, site=mask)
+        with _native_messages_hidden():
+            result = run_assess(photo, protocol=protocol, site=mask)
     except (PhotoInputError, ProtocolError) as exc:
         _fail(str(exc))
     record = result.to_dict()

@@ -143,3 +143,17 @@ def test_human_readable_report(astronaut_jpeg: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     for word in ("quality", "calibration", "redness", "wrinkles"):
         assert word in proc.stdout
+
+
+def test_corrupt_png_gives_our_line_only(astronaut: np.ndarray, tmp_path: Path) -> None:
+    # libpng prints its own "IDAT: CRC error" on file descriptor 2; the user must see one line.
+    ok, encoded = cv2.imencode(".png", astronaut)
+    assert ok
+    data = bytearray(encoded.tobytes())
+    data[data.find(b"IDAT") + 500] ^= 0xFF
+    path = tmp_path / "crc.png"
+    path.write_bytes(bytes(data))
+    proc = run("assess", path, "--json")
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert proc.stderr.startswith("skinscan: error: crc.png")

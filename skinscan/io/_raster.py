@@ -33,7 +33,7 @@ from skinscan.errors import PhotoInputError
 
 from ._common import Decoded, check_pixel_count, finish_pixels, pil_to_array
 from ._exif import read_exif
-from ._structure import jpeg_complete, png_chunks
+from ._structure import jpeg_bad_scan_marker, jpeg_complete, png_chunks
 from ._tiff import (
     TAG_ICC_PROFILE,
     TAG_ORIENTATION,
@@ -65,6 +65,12 @@ def decode_jpeg(data: bytes, limits: LoadLimits) -> Decoded:
     check_pixel_count(width, height, limits)
     if not jpeg_complete(data):
         raise PhotoInputError("truncated", "the JPEG ends before its End Of Image marker")
+    bad_marker = jpeg_bad_scan_marker(data)
+    if bad_marker is not None:
+        raise PhotoInputError(
+            "decode_failed",
+            f"the JPEG's compressed data are corrupt (impossible marker 0x{bad_marker:02X})",
+        )
     exif = read_exif(header.info.get("exif"))
     pixels = _cv_decode(data, _CV_FLAGS)
     if pixels is None or pixels.dtype != np.uint8:

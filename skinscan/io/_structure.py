@@ -15,9 +15,17 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 
+import numpy as np
+
 from ._orientation import orientation_of_transform
 
-__all__ = ["heif_complete", "heif_orientation", "jpeg_complete", "png_chunks"]
+__all__ = [
+    "heif_complete",
+    "heif_orientation",
+    "jpeg_bad_scan_marker",
+    "jpeg_complete",
+    "png_chunks",
+]
 
 _JPEG_SOS = 0xDA
 _JPEG_EOI = b"\xff\xd9"
@@ -56,6 +64,61 @@ def jpeg_complete(data: bytes) -> bool:
         if marker == _JPEG_SOS:
             return data.rfind(_JPEG_EOI) > pos + 2 + length
         pos += 2 + length
+
+
+def _next_scan(data: bytes, pos: int) -> int | None:
+    """Walk JPEG segments from ``pos``; the offset of the next SOS marker, or None (EOI, end)."""
+    n = len(data)
+    while pos + 4 <= n:
+        if data[pos] != 0xFF:
+            return None
+        marker = data[pos + 1]
+        if marker == 0xFF:
+            pos += 1  # fill byte
+            continue
+        if marker == 0xD9:
+            return None
+        if marker in _JPEG_STANDALONE:
+            pos += 2
+            continue
+        if marker == _JPEG_SOS:
+            return pos
+        (length,) = struct.unpack_from(">H", data, pos + 2)
+        pos += 2 + length
+    return None
+
+
+def jpeg_bad_scan_marker(data: bytes) -> int | None:
+    """The first impossible marker inside the compressed data, or None if there is none.
+
+    In entropy-coded data a 0xFF byte is always followed by 0x00 (byte stuffing), a restart
+    marker (0xD0–0xD7), another 0xFF (fill) or a real marker (0xC0–0xFE) that ends the scan
+    (ITU-T T.81, B.1.1.5 and F.1.2.3). Anything in 0x01–0xBF means the data are corrupt: libjpeg
+    only warns ("Corrupt JPEG data: extraneous bytes before marker") and decodes garbage. Only the
+    scans are searched (segments are walked by their lengths, so an EXIF thumbnail, Huffman tables
+    or data after EOI cannot trigger it). JPEG has no checksum: corruption that creates no such
+    byte pair cannot be detected.
+    """
+    body = np.frombuffer(data, np.uint8)
+    ff = np.flatnonzero(body[:-1] == 0xFF)
+    following = body[ff + 1]
+    ends_scan = (
+        (following >= 0xC0) & (following != 0xFF) & ((following < 0xD0) | (following > 0xD7))
+    )
+    impossible = (following >= 0x01) & (following <= 0xBF)
+    pos = _next_scan(data, 2)
+    while pos is not None and pos + 4 <= len(data):
+        (length,) = struct.unpack_from(">H", data, pos + 2)
+        first = int(np.searchsorted(ff, pos + 2 + length))
+        stops = np.flatnonzero(ends_scan[first:])
+        last = first + int(stops[0]) if stops.size else ff.size
+        bad = np.flatnonzero(impossible[first:last])
+        if bad.size:
+            return int(following[first + bad[0]])
+        if not stops.size:
+            return None
+        pos = _next_scan(data, int(ff[last]))
+    return None
 
 
 def png_chunks(data: bytes) -> tuple[bool, bytes | None]:

@@ -163,6 +163,34 @@ def test_decode_failed_for_corrupt_image_data() -> None:
     assert _code(bytes(data)) == "decode_failed"
 
 
+def _jpeg(rgb: np.ndarray, **options: Any) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, "JPEG", **options)
+    return buffer.getvalue()
+
+
+def test_corrupt_jpeg_scan_is_refused_not_decoded_as_garbage() -> None:
+    data = bytearray(_jpeg(io_samples.noise(64, 96, seed=5), quality=90))
+    scan = data.find(b"\xff\xda")
+    data[scan + 200 : scan + 202] = b"\xff\x44"  # an impossible marker inside the scan
+    with pytest.raises(PhotoInputError) as info:
+        load_photo(bytes(data))
+    assert info.value.code == "decode_failed"
+    assert "0x44" in info.value.message
+
+
+@pytest.mark.parametrize("progressive", [False, True])
+def test_valid_jpeg_layouts_are_not_mistaken_for_corruption(progressive: bool) -> None:
+    # An EXIF block with an embedded thumbnail (whose own scan lies in APP1), Huffman tables
+    # between progressive scans, and bytes after EOI all hold 0xFF xx pairs outside the scans.
+    rgb = io_samples.noise(64, 96, seed=6)
+    exif = Image.Exif()
+    exif[0x010F] = "camera\xff\x12maker"
+    data = _jpeg(rgb, exif=exif, progressive=progressive, optimize=True)
+    data += b"\xff\x12 trailing bytes a camera appended"
+    assert load_photo(data).pixels.shape == (64, 96, 3)
+
+
 def test_decode_failed_for_a_zero_sized_header() -> None:
     data = bytearray(io_samples.png(io_samples.noise(4, 4)))
     ihdr = data.index(b"IHDR")
