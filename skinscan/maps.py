@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import cv2
@@ -106,8 +107,13 @@ def write_maps(assessment: Assessment, directory: str | Path) -> list[Path]:
     written = []
     for name, image in images.items():
         path = folder / f"{name}.png"
-        if not cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
-            raise OSError(f"could not write {path}")
+        ok, encoded = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+        if not ok:
+            raise OSError(f"could not encode {path.name}")
+        # Write beside, then rename: a crash never leaves a half-written overlay under its name.
+        partial = path.with_suffix(".png.partial")
+        partial.write_bytes(encoded.tobytes())
+        os.replace(partial, path)
         written.append(path)
     return written
 

@@ -14,7 +14,8 @@ underexposed / overexposed
     Median CIELAB L* of skin in the photo as captured (before calibration). The limits are wide
     enough for very dark and very light skin under correct exposure (L* of skin spans ~25–80).
 clipping
-    Percentage of pixels in the face area (or the site) with a channel at 0 or 255.
+    Percentage of the face area (or the site) with a channel at 255, or a skin pixel with a
+    channel at 0 (pupils, nostrils and dark hair are black by nature and do not count).
 glare
     Percentage of the face area (or the site) that is specular highlight: bright (V ≥ 0.94) and
     nearly colourless (HSV saturation ≤ 0.12).
@@ -195,7 +196,11 @@ def check_quality(
     if area_px > 0:
         values["skin_area"] = 100.0 * float(skin_in_area.sum()) / area_px
         pixels = rgb_u8[area]
-        values["clipping"] = 100.0 * float(((pixels >= 255) | (pixels <= 0)).any(axis=1).mean())
+        # Blown highlights anywhere in the face area; crushed shadows only where the pixel is
+        # skin (pupils, nostrils and dark hair are black by nature).
+        blown = (pixels >= 255).any(axis=1)
+        crushed = (pixels <= 0).any(axis=1) & skin[area]
+        values["clipping"] = 100.0 * float((blown | crushed).mean())
         values["glare"] = _glare_pct(pixels)
     if skin_in_area.sum() >= 50:
         skin_lab = linear_srgb_to_lab(to_linear_float(rgb_u8[skin_in_area]))
