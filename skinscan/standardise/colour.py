@@ -25,6 +25,7 @@ from skinscan.standardise._ccm import (
     apply_matrix,
     fit_matrix,
     loo_errors,
+    neutral_patches,
     patch_errors,
     predict,
 )
@@ -61,8 +62,14 @@ MIN_GREY_PIXELS = 2000
 _MAX_GAIN_RATIO = 4.0
 _BLACK_LEVEL = 8
 _GREY_MAX_PIXELS = 400_000
-# Root-polynomial must beat the 3 x 3 matrix by this factor in leave-one-out error to be chosen.
+# A more complex model must beat a simpler one by these factors in leave-one-out error to be
+# chosen: the root-polynomial (9 more coefficients) by 10%, the tone curve (2 more) by 3%. Both
+# are well above the LOO differences that 8-bit quantisation makes on a rendered chart.
 _RP_MARGIN = 0.9
+_TONE_MARGIN = 0.97
+# The tone curve is only offered with this many neutral patches, so that every leave-one-out
+# refit still has three to fit its two parameters to.
+_MIN_TONE_NEUTRALS = 4
 _CLIP_LEVEL = 250
 
 
@@ -80,11 +87,16 @@ class Calibration:
     delta_e00_max : float or None
         Worst patch after correction.
     model : str
-        ``"identity"``, ``"diagonal"``, ``"linear3x3"`` or ``"root-polynomial2"``.
+        ``"identity"``, ``"diagonal"``, ``"linear3x3"``, ``"root-polynomial2"``,
+        ``"tone+linear3x3"`` or ``"tone+root-polynomial2"``.
     matrix : ndarray of shape (k, 3)
+        Everything needed to re-apply the model (``matrix.tolist()`` and ``model`` serialise it).
         Coefficients with ``corrected = terms(rgb) @ matrix``; ``terms`` is (R, G, B) for the
         3-term models (so a diagonal model is ``diag(gains)``) and (R, G, B, √RG, √GB, √RB) for
-        root-polynomial degree 2. ``matrix.tolist()`` serialises it.
+        root-polynomial degree 2. The ``"tone+"`` models have one more row, the last,
+        ``(a, g, Y0)``: ``corrected = a * max(Y, Y0) ** (g - 1) * (terms(rgb) @ matrix[:-1])``
+        with ``Y = rgb @ (0.2126729, 0.7151522, 0.0721750)``, i.e. the tone curve ``a * Y ** g``
+        (linear below ``Y0``) applied to luminance, chromaticity kept, before the base model.
     chart : ChartDetection or None
         The chart found, also when its fit was rejected (then ``method`` is not ``"chart"``).
     """
@@ -138,10 +150,13 @@ def fit_correction(
         Patch colours as photographed, linear RGB.
     reference_linear : ndarray of shape (n, 3)
         What they should be, linear sRGB (D65); default the 24 ColorChecker patches.
-    model : {"auto", "identity", "diagonal", "linear3x3", "root-polynomial2"}
-        ``"auto"`` fits a 3 x 3 matrix and a root-polynomial and keeps the one with the lower
-        leave-one-out error; the root-polynomial (18 coefficients) must be at least 10% better
-        and needs 12 patches or more, which guards against it memorising 24 patches.
+    model : {"auto", "identity", "diagonal", "linear3x3", "root-polynomial2", "tone+linear3x3", \
+"tone+root-polynomial2"}
+        ``"auto"`` fits a 3 x 3 matrix and a root-polynomial, each with and without a tone curve,
+        and keeps the one with the lowest leave-one-out error after a handicap for complexity:
+        the root-polynomial (18 coefficients, needs 12 patches or more) must be at least 10%
+        better, the tone curve (needs 4 neutral patches) at least 3% better, than the simpler
+        model. This guards against memorising 24 patches, and lets the plain matrix win ties.
 
     Returns
     -------
@@ -157,6 +172,12 @@ def fit_correction(
     root-polynomial regression", IEEE Trans. Image Process. 24(5)). Errors are CIEDE2000 in
     CIELAB (D65).
 
+    The tone curve undoes a camera's rendering curve, which a JPEG applies on top of the sRGB
+    encoding and no linear-RGB model can remove: ``Y_ref = a * Y ** g`` is fitted by least
+    squares in log-log to the neutral patches (reference chroma below 6), ``g`` clipped to
+    [0.4, 2.5], and applied to each colour as the scalar ``a * Y ** (g - 1)``, so hue and
+    saturation are left to the matrix. The leave-one-out error refits the curve too.
+
     Examples
     --------
     >>> cal = fit_correction(COLORCHECKER_LINEAR_SRGB * [0.5, 0.8, 1.2], model="linear3x3")
@@ -171,22 +192,27 @@ def fit_correction(
         )
     if len(measured) < 4 or not np.all(np.isfinite(measured)):
         raise ValueError("need at least 4 patches with finite values")
+    neutrals = int(np.count_nonzero(neutral_patches(reference)))
     if model == "auto":
-        candidates = ["linear3x3"] + (["root-polynomial2"] if len(measured) >= 12 else [])
+        bases = ["linear3x3"] + (["root-polynomial2"] if len(measured) >= 12 else [])
+        tones = [""] + (["tone+"] if neutrals >= _MIN_TONE_NEUTRALS else [])
+        candidates = [tone + base for base in bases for tone in tones]
     elif model in MODELS:
+        if model.startswith("tone+") and neutrals < 3:
+            raise ValueError(f"model {model!r} needs at least 3 neutral patches, got {neutrals}")
         candidates = [model]
     else:
         raise ValueError(f"model must be 'auto' or one of {MODELS}, not {model!r}")
-    fits = []
-    for name in candidates:
+    best: tuple[float, str, NDArray[np.float64], NDArray[np.float64], float] | None = None
+    for name in candidates:  # simplest first: on a tie the earlier one stays
         matrix = fit_matrix(measured, reference, name)
         errors = patch_errors(predict(measured, matrix, name), reference)
         loo = float(np.mean(loo_errors(measured, reference, name)))
-        fits.append((name, matrix, errors, loo))
-    chosen = fits[0]
-    if len(fits) > 1 and fits[1][3] < _RP_MARGIN * fits[0][3]:
-        chosen = fits[1]
-    name, matrix, errors, loo = chosen
+        handicapped = loo / _complexity_margin(name)
+        if best is None or handicapped < best[0]:
+            best = (handicapped, name, matrix, errors, loo)
+    assert best is not None
+    _, name, matrix, errors, loo = best
     return Calibration(
         method="chart",
         delta_e00=float(np.mean(errors)),
@@ -195,6 +221,12 @@ def fit_correction(
         model=name,
         matrix=matrix,
     )
+
+
+def _complexity_margin(model: str) -> float:
+    """Factor by which ``model``'s LOO error must undercut the plain 3 x 3 matrix's to win."""
+    margin = _RP_MARGIN if model.endswith("root-polynomial2") else 1.0
+    return margin * (_TONE_MARGIN if model.startswith("tone+") else 1.0)
 
 
 def _chart_patches(
