@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -153,11 +153,15 @@ def assess(
 
     concerns: dict[str, ConcernScore] | None = None
     if standard.quality.ok:
-        results = measure_all(standard.linear, standard.regions, mm_per_px=standard.mm_per_px)
+        view = standard.measurement_view()
+        results = measure_all(view.linear, view.regions, mm_per_px=view.mm_per_px)
         concerns = {}
         for name in CONCERNS:
-            overall, per_region = score(results[name])
-            concerns[name] = ConcernScore(overall, results[name], per_region)
+            result = results[name]
+            # Maps travel in analysis-copy coordinates, like every other array of the assessment.
+            result = replace(result, map=view.to_analysis(result.map, standard.rgb_u8.shape))
+            overall, per_region = score(result)
+            concerns[name] = ConcernScore(overall, result, per_region)
     t_end = time.perf_counter()
 
     models = [CLASSICAL_MODEL]

@@ -24,7 +24,42 @@ from skinscan.standardise.face import (
 from skinscan.standardise.protocol import CaptureProtocol, load_protocol
 from skinscan.standardise.quality import QualityReport, check_quality
 
-__all__ = ["StandardPhoto", "analysis_copy", "standardise"]
+__all__ = ["MeasurementView", "StandardPhoto", "analysis_copy", "standardise"]
+
+#: Scale the measures want: skin texture, pores and fine wrinkles are 0.1–1 mm across.
+MEASURE_MM_PER_PX = 0.1
+
+
+@dataclass(frozen=True)
+class MeasurementView:
+    """The skin to measure, cut from the full-resolution photo at the scale the measures need.
+
+    Attributes
+    ----------
+    linear : ndarray of shape (h, w, 3), float32
+        Calibrated linear sRGB of the crop.
+    regions : dict of str to ndarray of shape (h, w), bool
+    mm_per_px : float or None
+        Scale of ``linear`` (None when the photo has no known scale).
+    box : tuple of int
+        ``(x0, y0, x1, y1)`` of the crop in analysis-copy pixels.
+    """
+
+    linear: NDArray[np.float32]
+    regions: dict[str, NDArray[np.bool_]]
+    mm_per_px: float | None
+    box: tuple[int, int, int, int]
+
+    def to_analysis(
+        self, image: NDArray[np.floating], shape: tuple[int, ...]
+    ) -> NDArray[np.float32]:
+        """Place a map of the crop into an analysis-copy-sized canvas (0 outside the crop)."""
+        x0, y0, x1, y1 = self.box
+        canvas = np.zeros(shape[:2], np.float32)
+        canvas[y0:y1, x0:x1] = cv2.resize(
+            np.asarray(image, np.float32), (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA
+        )
+        return canvas
 
 
 @dataclass(frozen=True)
@@ -76,6 +111,45 @@ class StandardPhoto:
         out = self.face.to_dict()
         out["mm_per_px"] = round(float(self.face.mm_per_px) * self.scale, 5)
         return out
+
+    def measurement_view(self, mm_per_px: float = MEASURE_MM_PER_PX) -> MeasurementView:
+        """The regions' bounding box, cut from the full photo and resampled to ``mm_per_px``.
+
+        The analysis copy of a 12-megapixel face photo is ~0.15–0.2 mm/px, too coarse for pores
+        and fine lines; the full photo is finer than needed. Only the crop is converted, so the
+        cost follows the skin area, not the sensor size. Without a known scale (body-site
+        photos) the analysis copy itself is measured.
+        """
+        union = np.zeros(self.rgb_u8.shape[:2], bool)
+        for mask in self.regions.values():
+            union |= mask
+        h, w = self.rgb_u8.shape[:2]
+        if not union.any():
+            return MeasurementView(self.linear, dict(self.regions), self.mm_per_px, (0, 0, w, h))
+        ys, xs = np.nonzero(union)
+        box = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+        x0, y0, x1, y1 = box
+        analysis_mm = self.mm_per_px
+        if analysis_mm is None or analysis_mm <= mm_per_px * 1.05:
+            # Already fine enough (or no scale to aim for): measure the analysis copy.
+            regions = {name: m[y0:y1, x0:x1] for name, m in self.regions.items()}
+            return MeasurementView(self.linear[y0:y1, x0:x1], regions, analysis_mm, box)
+        original_mm = analysis_mm * self.scale
+        factor = min(1.0, original_mm / mm_per_px)  # output px per original px
+        inv = 1.0 / self.scale
+        ox0, oy0 = int(np.floor(x0 * inv)), int(np.floor(y0 * inv))
+        ox1 = min(self.photo.pixels.shape[1], int(np.ceil(x1 * inv)))
+        oy1 = min(self.photo.pixels.shape[0], int(np.ceil(y1 * inv)))
+        crop = _resample(self.photo.pixels[oy0:oy1, ox0:ox1], factor)
+        linear = self.calibration.apply(to_linear_float(crop, transfer=self.photo.transfer))
+        size = (crop.shape[1], crop.shape[0])
+        regions = {
+            name: cv2.resize(
+                m[y0:y1, x0:x1].astype(np.uint8), size, interpolation=cv2.INTER_NEAREST
+            ).astype(bool)
+            for name, m in self.regions.items()
+        }
+        return MeasurementView(linear, regions, original_mm / factor, box)
 
     def linear_at(self, scale: float) -> NDArray[np.float32]:
         """The photo at ``scale`` (px per original px) in calibrated linear sRGB.
