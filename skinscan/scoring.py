@@ -31,7 +31,7 @@ __all__ = [
     "scoring_table_markdown",
 ]
 
-CALIBRATION_VERSION = "0.1.0"
+CALIBRATION_VERSION = "0.2.0"
 #: Lower edges of grades 1..4; grade 0 is [0, 20), grade 4 is [80, 100].
 GRADE_EDGES = (20.0, 40.0, 60.0, 80.0)
 
@@ -49,7 +49,10 @@ class MeasureScale:
     """How one measure enters a concern's severity.
 
     ``at_0`` maps to 0 and ``at_100`` to 100, linearly in between and clipped outside
-    (``at_100 > at_0``: more of the measure is always more of the concern).
+    (``at_100 > at_0``: more of the measure is always more of the concern). With a ``gate``
+    ``(measure, full)``, the contribution is multiplied by ``min(1, gate value / full)``: a
+    quality of the concern (how deep the wrinkles are) counts in proportion to how much of the
+    concern there is, so one faint false detection cannot carry a high depth into the severity.
     """
 
     measure: str
@@ -57,6 +60,7 @@ class MeasureScale:
     at_100: float
     weight: float
     why: str
+    gate: tuple[str, float] | None = None
 
     def severity(self, value: float) -> float:
         """The clipped linear map of ``value`` to 0–100."""
@@ -76,31 +80,39 @@ SCORING_TABLE: dict[str, ConcernScoring] = {
     "redness": ConcernScoring(
         scales=(
             MeasureScale(
-                measure="delta_a_star",
-                at_0=0.5,
-                at_100=5.0,
-                weight=0.5,
-                why="Mean a* above the person's baseline (25th percentile of all skin a*). Plain "
-                "skin reads about 0.7 × the a* noise SD, hence 0.5 → 0. A mean of 5 is, e.g., "
-                "40 % of the skin 12 units redder than baseline: widespread, marked redness.",
-            ),
-            MeasureScale(
                 measure="red_area_pct",
                 at_0=0.0,
                 at_100=40.0,
                 weight=0.5,
-                why="Share of skin more than 6 a* units above baseline: a clearly visible rise, "
-                "since colorimetric erythema grading works in steps of a few a* units (Fullerton "
-                "et al. 1996). 40 % of the face is both cheeks, the nose and the chin: the "
-                "widespread redness that photonumeric erythema scales call severe.",
+                why="Share of skin whose dermal blood (from the two-layer skin-colour separation) "
+                "is more than 0.5 percentage points above the person's own baseline, graded to "
+                "full weight at +1.5 points. 40 % of the face is both cheeks, the nose and the "
+                "chin: the widespread redness that photonumeric erythema scales call severe.",
+            ),
+            MeasureScale(
+                measure="delta_hemoglobin",
+                at_0=0.2,
+                at_100=2.5,
+                weight=0.5,
+                why="Mean dermal blood above the person's baseline, in volume-fraction points. "
+                "Plain skin reads about 0.1 (the baseline is a low percentile); +2.5 points over "
+                "the skin assessed is intense, widespread erythema. Unlike a*, this reads the "
+                "same change alike on light and dark skin (docs/measures/redness.md).",
             ),
         ),
-        reported_only=("a_star", "a_star_p90", "erythema_index"),
-        why="Absolute a* and the erythema index (Dawson et al. 1980; Diffey et al. 1984) rise "
-        "with melanin as well as with blood, so they would score darker skin as redder; only "
-        "differences from the person's own baseline skin are scored. Redness that is uniform "
-        "over the whole face cannot be told from constitutive colour in one photo: the "
-        "comparison between visits catches it.",
+        reported_only=(
+            "a_star",
+            "a_star_p90",
+            "erythema_index",
+            "hemoglobin_mean",
+            "delta_a_star",
+        ),
+        why="Absolute a*, the erythema index (Dawson et al. 1980; Diffey et al. 1984) and the "
+        "absolute blood fraction rise with constitution as well as with inflammation, and a* "
+        "also shrinks under melanin (the same blood change moves a* about eight times less on "
+        "dark than on light skin): only changes of blood relative to the person's own baseline "
+        "are scored. Redness that is uniform over the whole face cannot be told from "
+        "constitutive colour in one photo: the comparison between visits catches it.",
     ),
     "pigment": ConcernScoring(
         scales=(
@@ -108,36 +120,38 @@ SCORING_TABLE: dict[str, ConcernScoring] = {
                 measure="spot_area_pct",
                 at_0=0.0,
                 at_100=15.0,
-                weight=0.5,
-                why="Share of skin in spots (≥ 1 mm², ≥ 4 L* darker than the skin around them). "
-                "MASI grades melasma area in bins of < 10 %, 10–29 %, 30–49 % … (Kimbrough-Green "
-                "et al. 1994); discrete spots (lentigines, freckles) covering 15 % of the skin "
-                "are dense. Provisional.",
+                weight=0.6,
+                why="Share of skin in spots (≥ 1 mm², melanin ≥ 12 % above the skin a few "
+                "millimetres around). MASI grades melasma area in bins of < 10 %, 10–29 %, "
+                "30–49 % … (Kimbrough-Green et al. 1994); discrete spots covering 15 % of the "
+                "skin are dense.",
             ),
             MeasureScale(
-                measure="spot_contrast_de00",
-                at_0=2.0,
-                at_100=15.0,
-                weight=0.2,
-                why="Mean CIEDE2000 difference between spots and their surrounding skin (Sharma et "
-                "al. 2005): about 2 is barely visible, 15 is a dark lentigo on light skin. "
-                "Weighted less than area so that one dark spot stays a low grade.",
-            ),
-            MeasureScale(
-                measure="evenness_sd",
-                at_0=0.5,
-                at_100=4.0,
-                weight=0.3,
-                why="Robust SD of L* between the 0.5 mm and 5 mm scales (mottling). Camera noise "
-                "on plain skin reads below 0.5; 4 L* is strongly mottled skin.",
+                measure="melanin_variation",
+                at_0=0.03,
+                at_100=0.25,
+                weight=0.4,
+                why="Spread of melanin between the 0.5 and 5 mm scales relative to the person's "
+                "mean melanin (Antera 3D's 'variation'): a ratio, so it does not grow with "
+                "constitutive pigmentation. Even skin reads about 0.02; 0.25 is strongly "
+                "mottled.",
             ),
         ),
-        reported_only=("ita_deg", "ita_category", "melanin_index", "spot_count"),
-        why="ITA° (Chardon et al. 1991; Del Bino et al. 2006) and the melanin index describe skin "
-        "tone, not a disorder, and are reported only: a darker person must not score higher "
-        "for being darker. Every scored measure compares a pixel with the same person's skin a "
-        "few millimetres around it. spot_count is not scored because it grows with the area "
-        "photographed; spot_area_pct carries the same information per unit skin.",
+        reported_only=(
+            "ita_deg",
+            "ita_category",
+            "melanin_index",
+            "melanin_mean",
+            "spot_count",
+            "spot_contrast_de00",
+            "evenness_sd",
+        ),
+        why="ITA° (Chardon et al. 1991; Del Bino et al. 2006), the melanin index and the mean "
+        "melanin describe skin tone, not a disorder, and are reported only: a darker person "
+        "must not score higher for being darker. Spot contrast (ΔE00) and evenness in L* are "
+        "reported but not scored because both depend on the skin's lightness; the scored "
+        "measures compare melanin with the same person's melanin around it. spot_count grows "
+        "with the area photographed; spot_area_pct carries the same information per unit skin.",
     ),
     "texture": ConcernScoring(
         scales=(
@@ -146,8 +160,9 @@ SCORING_TABLE: dict[str, ConcernScoring] = {
                 at_0=0.3,
                 at_100=3.0,
                 weight=0.7,
-                why="Robust SD of the 0.2–1 mm band-pass of L*. Smooth skin photographed at the "
-                "working resolution reads near the noise floor (< 0.3); 3 L* is coarse relief. "
+                why="RMS of the 0.2–1 mm band-pass of L*, expressed at a reference lightness of "
+                "L* 50 and leaving out spots and wrinkles. Smooth skin photographed at the "
+                "working resolution reads near the noise floor (< 0.3); 3 is coarse relief. "
                 "Provisional until fitted to a photonumeric texture scale.",
             ),
             MeasureScale(
@@ -159,13 +174,13 @@ SCORING_TABLE: dict[str, ConcernScoring] = {
                 "with site, age and ethnicity (Flament et al. 2015); the range is provisional.",
             ),
         ),
-        reported_only=("pore_mean_size_mm",),
-        why="Both scored measures are in millimetres and in L* relative to the local skin, so "
-        "resolution and shading do not enter. Pore size is reported, not yet scored: its mean "
-        "is undefined without pores and not monotone in the amount of texture, which the "
-        "severity must be. Limitation: relief shows as shadow, whose L* contrast scales with "
-        "L* + 16, so the same relief reads about 0.6 times as rough on dark (L* 35) as on "
-        "light (L* 70) skin.",
+        reported_only=("pore_mean_size_mm", "glcm_contrast", "glcm_homogeneity", "glcm_entropy"),
+        why="Both scored measures are in millimetres and in contrast relative to the local "
+        "skin, at a reference lightness (relief is shadow, whose L* contrast scales with "
+        "L* + 16), so resolution, shading and skin tone do not enter. Pore size and the "
+        "co-occurrence features (pyradiomics' definitions) are reported, not scored: pore size is "
+        "undefined without pores and not monotone in the amount of texture, and GLCM contrast "
+        "depends on the grid's resolution below 0.125 mm/px.",
     ),
     "wrinkles": ConcernScoring(
         scales=(
@@ -189,18 +204,20 @@ SCORING_TABLE: dict[str, ConcernScoring] = {
             MeasureScale(
                 measure="depth_proxy",
                 at_0=3.0,
-                at_100=15.0,
+                at_100=12.0,
                 weight=0.3,
-                why="Mean L* contrast on the centre lines; the detector's floor is about 4 L*, and "
-                "15 L* is a deep fold's shadow.",
+                why="Mean top-hat depth on the centre lines, in L* at a reference lightness of "
+                "50 (so the same fold scores alike on every tone); the detector's floor is "
+                "about 3, and 12 is a deep fold's shadow. Counts in proportion to the length "
+                "up to 3 mm/cm², so that depth alone never makes a wrinkle severity.",
+                gate=("length_mm_per_cm2", 3.0),
             ),
         ),
         reported_only=("count", "mean_width_mm"),
         why="Length, area and depth all rise as wrinkles lengthen, multiply and deepen. Count is "
         "reported only (one long wrinkle is not milder than two short ones), and so is width. "
-        "Limitation: as for texture, a fold's shadow contrast scales with L* + 16, so a faint "
-        "fold on dark skin can fall below the detector's floor where it would not on light "
-        "skin.",
+        "The detector thresholds a Weber contrast and depth is expressed at a reference "
+        "lightness, so the same fold scores alike on every tone.",
     ),
 }
 
@@ -241,7 +258,13 @@ def score_measures(concern: str, measures: dict[str, float]) -> Severity:
         value = measures.get(scale.measure)
         if value is None or not math.isfinite(value):
             raise ValueError(f"{concern}: measure {scale.measure!r} is missing or not finite")
-        total += scale.weight * scale.severity(value)
+        part = scale.severity(value)
+        if scale.gate is not None:
+            gate_value = measures.get(scale.gate[0])
+            if gate_value is None or not math.isfinite(gate_value):
+                raise ValueError(f"{concern}: measure {scale.gate[0]!r} is missing or not finite")
+            part *= min(1.0, max(0.0, gate_value / scale.gate[1]))
+        total += scale.weight * part
         weights += scale.weight
     severity = round(total / weights, 1)
     return Severity(severity=severity, grade=grade_of(severity))

@@ -103,9 +103,19 @@ def test_severity_never_falls_when_a_measure_rises(concern) -> None:
 
 
 def test_severity_is_the_weighted_mean_rounded_to_one_decimal() -> None:
-    measures = zeros("redness") | {"delta_a_star": 0.5 + 4.5 / 3, "red_area_pct": 8.0}
-    # delta_a_star maps to 33.33…, red_area_pct to 20; equal weights.
+    measures = zeros("redness") | {"delta_hemoglobin": 0.2 + 2.3 / 3, "red_area_pct": 8.0}
+    # delta_hemoglobin maps to 33.33…, red_area_pct to 20; equal weights.
     assert score_measures("redness", measures) == Severity(26.7, 1)
+
+
+def test_wrinkle_depth_counts_only_with_wrinkle_length() -> None:
+    deep = zeros("wrinkles") | {"depth_proxy": 12.0}
+    assert score_measures("wrinkles", deep).severity == 0.0  # depth of nothing is nothing
+    half = deep | {"length_mm_per_cm2": 1.5}
+    full = deep | {"length_mm_per_cm2": 3.0}
+    # length 1.5 → 15 × 0.5; depth 100 × 0.3 gated by 1.5 / 3 → 15: 22.5; at 3 mm/cm² 15 + 30.
+    assert score_measures("wrinkles", half).severity == pytest.approx(22.5)
+    assert score_measures("wrinkles", full).severity == pytest.approx(45.0)
 
 
 def test_score_gives_overall_and_per_region() -> None:

@@ -6,7 +6,9 @@ counts per cm²) for the whole skin and each region, plus a map for overlays.
 :func:`measure_all` computes the four on one shared preparation (crop, working grid, CIELAB,
 shading), which is what the pipeline calls.
 
-These are first, simple versions (``method="classical-v0"``); the keys and units are final.
+``method="classical-v1"``: Tsumura skin-colour separation for redness and pigment, GLCM,
+band-pass roughness and scale-normalised pores for texture, multi-scale Hessian ridges for
+wrinkles.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from skinscan.measures._common import (
     SkinContext,
     prepare,
 )
+from skinscan.measures._separation import context_separation
 from skinscan.measures.pigment import (
     ITA_CATEGORY_NAMES,
     PIGMENT_KEYS,
@@ -88,7 +91,8 @@ def measure_all(
     mm_per_px : float, optional
         Scale; None assumes :data:`DEFAULT_MM_PER_PX` and marks every result ``scale_assumed``.
     timings_ms : dict, optional
-        If given, filled with ``"prepare"`` (crop, resampling, CIELAB, shading) and one entry per
+        If given, filled with ``"prepare"`` (crop, resampling, CIELAB, shading, skin-colour
+        separation) and one entry per
         concern, in milliseconds.
 
     Returns
@@ -106,6 +110,7 @@ def measure_all(
     start = time.perf_counter()
     context = prepare(linear_rgb, regions, mm_per_px=mm_per_px)
     context.detrended  # noqa: B018 - computed here so that its cost is shared, not billed to one concern
+    context_separation(context)  # shared by redness and pigment
     results = {concern: _FROM_CONTEXT[concern](context) for concern in CONCERNS}
     if timings_ms is not None:
         spent = sum(result.elapsed_ms for result in results.values())

@@ -66,7 +66,7 @@ WORKING_MM_PER_PX = 0.1
 SHADING_SIGMA_MM = 5.0
 #: Pixels further than this from the shading (L* units) are left out of its second pass.
 SHADING_OUTLIER_L = 3.0
-METHOD = "classical-v0"
+METHOD = "classical-v1"
 
 
 @dataclass(frozen=True)
@@ -388,3 +388,20 @@ def prepare(
         Wrong shapes, no skin, or a scale that is not a positive number.
     """
     return SkinContext(linear_rgb, regions, mm_per_px)
+
+
+# Appended below the shared machinery; _separation imports nothing from this module.
+from skinscan.measures._separation import Separation, separate  # noqa: E402
+
+
+def skin_separation(ctx: SkinContext) -> Separation:
+    """Melanin, hemoglobin and shading maps of the context's working grid, computed once.
+
+    :func:`skinscan.measures._separation.separate` on ``ctx.linear`` with the ICA fitted on
+    ``ctx.skin``; cached on the context so that redness and pigment share one computation.
+    """
+    cached: Separation | None = ctx.__dict__.get("_skin_separation")
+    if cached is None:
+        cached = separate(ctx.linear, ctx.skin)
+        ctx.__dict__["_skin_separation"] = cached
+    return cached

@@ -1,12 +1,15 @@
-"""Pigment: constitutive colour (ITA°, melanin index) and spots and mottling relative to local skin.
+"""Pigment: constitutive colour (ITA°, melanin) and spots and mottling relative to local skin.
 
-ITA° and the melanin index describe *skin tone* and are reported, not scored. The spot and
-evenness measures compare each pixel with the person's own skin a few millimetres around it, so a
-darker complexion does not read as more pigmentary disorder.
+ITA°, the melanin index and the mean melanin describe *skin tone* and are reported, not scored.
+The spot and evenness measures compare each pixel with the person's own skin a few millimetres
+around it, so a darker complexion does not read as more pigmentary disorder. Melanin comes from
+the skin-colour separation shared with redness
+(:func:`skinscan.measures._separation.context_separation`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Mapping
@@ -27,12 +30,15 @@ from skinscan.measures._common import (
     prepare,
     robust_sd,
 )
+from skinscan.measures._separation import context_separation
+from skinscan.measures.redness import red_weight
 
 __all__ = [
     "ITA_CATEGORY_NAMES",
+    "METHOD",
     "PIGMENT_KEYS",
-    "SPOT_DELTA_L",
     "SPOT_MIN_AREA_MM2",
+    "SPOT_RELATIVE_MELANIN",
     "ita_category",
     "measure_pigment",
     "pigment_from_context",
@@ -46,12 +52,22 @@ PIGMENT_KEYS = (
     "spot_area_pct",
     "spot_contrast_de00",
     "evenness_sd",
+    "melanin_mean",
+    "melanin_variation",
 )
+METHOD = "classical-v1"
 #: ``ita_category`` codes 0..5 (Chardon et al. 1991; "dark" added by Del Bino et al. 2006).
 ITA_CATEGORY_NAMES = ("very_light", "light", "intermediate", "tan", "brown", "dark")
 _ITA_LOWER_BOUNDS = (55.0, 41.0, 28.0, 10.0, -30.0)
-#: A spot is darker than the local skin by at least this many L* units.
-SPOT_DELTA_L = 4.0
+#: A spot holds at least this share more melanin than the local skin (relative excess,
+#: ``m / m_local − 1``): a macule 4 L* darker and 1 b* yellower than light skin holds about
+#: 40 % more. Relative because melanogenesis is: the phantom's lentigines, like real ones, add
+#: melanin in proportion to what the skin already has, so the same relative excess means the
+#: same lesion on every tone.
+SPOT_RELATIVE_MELANIN = 0.12
+#: Pixels whose melanin differs from the first local estimate by more than this share of it are
+#: left out of the second.
+MELANIN_OUTLIER = 0.15
 #: Smallest spot (mm²); smaller dark blobs are pores, the texture measure's business.
 SPOT_MIN_AREA_MM2 = 1.0
 #: Noise smoothing before thresholding (Gaussian σ, mm).
@@ -62,6 +78,11 @@ LINE_MAX_WIDTH_MM = 2.0
 LINE_ELONGATION = 4.0
 #: Mottling is measured between this scale (Gaussian σ, mm) and the shading scale.
 EVENNESS_SMOOTH_MM = 0.5
+_MELANIN_RESOLUTION = 1e-3
+#: Floor of the person's mean melanin (%) in the variation ratio: grey input has none.
+_MELANIN_FLOOR = 0.5
+# A regular subsample this large estimates a robust SD to well under 1 %, at a fraction of the cost.
+_VARIATION_SAMPLES = 250_000
 _REFLECTANCE_FLOOR = 1e-4
 
 
@@ -116,16 +137,37 @@ def measure_pigment(
         - ``spot_contrast_de00``: mean over those spots of the CIEDE2000 difference between the
           spot's mean colour and the surrounding skin (0 without spots).
         - ``evenness_sd``: SD of L* after removing shading (σ 5 mm) and fine texture (σ 0.5 mm).
+        - ``melanin_mean``: mean epidermal melanin volume fraction of the skin-colour separation,
+          percent.
+        - ``melanin_variation``: robust SD of the melanin between the 0.5 mm and 5 mm scales,
+          divided by the person's mean melanin (a coefficient of variation, dimensionless).
 
-        ``map`` is how much darker each pixel is than its local skin (L* units, ≥ 0).
+        ``map`` is the melanin above the local skin's, ``max(m − local, 0)``, percentage points.
 
     Notes
     -----
-    Spots are connected (8-neighbour) components of ``L* − shading ≤ −SPOT_DELTA_L`` after a
-    σ = 0.2 mm smoothing, where the shading is the Gaussian (σ = 5 mm) normalised-convolution
-    mean of the skin with outliers left out (:attr:`SkinContext.shading`); components under
-    :data:`SPOT_MIN_AREA_MM2` and thin elongated ones (wrinkles) are dropped. The surrounding skin
-    colour is the same kind of mean of a* and b* with the spots left out.
+    Melanin: per-pixel inversion of the two-layer skin model, see
+    :mod:`skinscan.measures._separation`.
+
+    Spots are connected (8-neighbour) components of ``m / local − 1 ≥ SPOT_RELATIVE_MELANIN``
+    after a σ = 0.2 mm smoothing of the melanin map ``m``, where ``local`` is its Gaussian
+    (σ = 5 mm) normalised-convolution mean over the skin, in two passes, the second leaving out
+    pixels further than :data:`MELANIN_OUTLIER` (relative) from the first, and red skin
+    (:func:`~skinscan.measures.redness.red_weight` above 0.5) left out of both;
+    components under :data:`SPOT_MIN_AREA_MM2` and thin elongated ones (wrinkles) are dropped.
+    The same relative change of melanocyte activity gives the same relative excess on any skin
+    tone; shadows, wrinkles and pores, which darken all channels alike, fall mostly into the
+    shading of the separation (not near 12 % melanin, where melanin darkens almost greyly). The
+    surrounding colour for the contrast is the L* shading and the
+    same kind of mean of a* and b*, with the spots left out.
+
+    ``melanin_variation`` follows the "variation" of the Antera 3D melanin map (SD of the
+    concentration over the area) with two changes. The low-frequency component (σ 5 mm: shading
+    residue, constitutive colour across the face) is removed first, so it measures mottling, not
+    the difference between cheek and forehead. It is divided by the person's mean melanin
+    because melanogenic unevenness scales with constitutive melanin: the same relative change
+    in melanocyte activity gives a melanin difference proportional to the melanin already there,
+    so an absolute SD would grade darker skin as more uneven for the same biology.
 
     Melanin index: Dawson et al. (1980), Phys. Med. Biol. 25:695; Diffey et al. (1984),
     Br. J. Dermatol. 111:663: ``MI = 100 · log10(1 / R_red)``; the camera's red channel stands in
@@ -135,9 +177,34 @@ def measure_pigment(
     return pigment_from_context(prepare(linear_rgb, regions, mm_per_px=mm_per_px))
 
 
-def _spots(ctx: SkinContext, darkness: NDArray[np.float32]) -> NDArray[np.int32]:
-    """Label image of the spots (0 = none, 1..n), line-like and small components removed."""
-    candidate = ((darkness >= SPOT_DELTA_L) & ctx.skin).astype(np.uint8)
+def _local_melanin(ctx: SkinContext, melanin: NDArray[np.float32]) -> NDArray[np.float32]:
+    """Melanin of the skin around each pixel: σ 5 mm, red skin and outliers left out."""
+    red = red_weight(ctx) > 0.5
+    weight = (ctx.skin & ~red).astype(np.float32)
+    if not weight.any():
+        weight = ctx.skin.astype(np.float32)
+    sigma = ctx.px(SHADING_SIGMA_MM)
+    first = masked_smooth(melanin, weight, sigma)
+    weight *= np.abs(melanin - first) <= MELANIN_OUTLIER * np.maximum(first, _MELANIN_FLOOR)
+    return masked_smooth(melanin, weight, sigma)
+
+
+def _spots(ctx: SkinContext, excess: NDArray[np.float32]) -> NDArray[np.int32]:
+    """Label image of the spots (0 = none, 1..n), line-like and small components removed.
+
+    ``excess`` is the relative melanin excess over the local skin, ``m / m_local − 1``.
+    """
+    seed = (excess >= SPOT_RELATIVE_MELANIN) & ctx.skin
+    count, seeds = cv2.connectedComponents(seed.astype(np.uint8), connectivity=8)
+    # Each spot's extent is where it reaches half its own peak excess (full width at half
+    # maximum): its painted edge whatever its contrast, so area does not grow with tone.
+    seed_pixels = np.flatnonzero(seed)
+    seed_labels = np.asarray(seeds, dtype=np.int32).ravel()[seed_pixels]
+    seed_excess = excess.ravel()[seed_pixels]
+    peak = np.zeros(count, dtype=np.float32)
+    np.maximum.at(peak, seed_labels, seed_excess)
+    candidate = np.zeros(seed.shape, dtype=np.uint8)
+    candidate.ravel()[seed_pixels[seed_excess >= 0.5 * peak[seed_labels]]] = 1
     count, raw_labels, stats, _ = cv2.connectedComponentsWithStats(candidate, connectivity=8)
     labels = np.asarray(raw_labels, dtype=np.int32)
     areas = stats[:, cv2.CC_STAT_AREA]
@@ -163,11 +230,22 @@ def pigment_from_context(ctx: SkinContext) -> ConcernResult:
     start = time.perf_counter()
     lab = ctx.lab
     channels = [lab[..., c].ravel() for c in range(3)]
-    melanin = (-100.0 * np.log10(np.maximum(ctx.linear[..., 0], _REFLECTANCE_FLOOR))).ravel()
-    darkness = -blur(ctx.detrended, ctx.px(SPOT_SMOOTH_MM))
+    melanin_index = (-100.0 * np.log10(np.maximum(ctx.linear[..., 0], _REFLECTANCE_FLOOR))).ravel()
     mottling = blur(ctx.detrended, ctx.px(EVENNESS_SMOOTH_MM)).ravel()
+    melanin = context_separation(ctx).melanin
+    m_flat = melanin.ravel()
+    local = _local_melanin(ctx, melanin)
+    floor = np.float32(_MELANIN_FLOOR)
+    excess = np.asarray(
+        blur(melanin, ctx.px(SPOT_SMOOTH_MM)) / np.maximum(local, floor) - np.float32(1.0),
+        dtype=np.float32,
+    )
+    unevenness = (blur(melanin, ctx.px(EVENNESS_SMOOTH_MM)) - local).ravel()
+    person_melanin = float(m_flat[ctx.union.indices].mean(dtype=np.float64))
+    # A floor keeps the ratio finite on (unphysical) grey input with no melanin signature at all.
+    person_melanin = max(person_melanin, _MELANIN_FLOOR)
 
-    labels = _spots(ctx, darkness)
+    labels = _spots(ctx, excess)
     n_spots = int(labels.max())
     pixels = np.flatnonzero(labels)
     which = labels.ravel()[pixels]
@@ -198,12 +276,19 @@ def pigment_from_context(ctx: SkinContext) -> ConcernResult:
         return {
             "ita_deg": ita,
             "ita_category": float(ita_category(ita)),
-            "melanin_index": float(melanin[idx].mean(dtype=np.float64)),
+            "melanin_index": float(melanin_index[idx].mean(dtype=np.float64)),
             "spot_count": float(n),
             "spot_area_pct": 100.0 * int(inside.sum()) / idx.size,
             "spot_contrast_de00": float(contrast[member].mean()) if n else 0.0,
             "evenness_sd": robust_sd(mottling[idx]),
+            "melanin_mean": float(m_flat[idx].mean(dtype=np.float64)),
+            "melanin_variation": robust_sd(
+                unevenness[idx[:: max(1, idx.size // _VARIATION_SAMPLES)]],
+                resolution=_MELANIN_RESOLUTION,
+            )
+            / person_melanin,
         }
 
-    work_map = np.maximum(darkness, 0.0).astype(np.float32)
-    return ctx.result("pigment", reduce, work_map, started=start)
+    work_map = np.maximum(melanin - local, 0.0).astype(np.float32)
+    result = ctx.result("pigment", reduce, work_map, started=start)
+    return dataclasses.replace(result, method=METHOD)

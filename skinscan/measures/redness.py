@@ -1,12 +1,15 @@
-"""Redness: CIELAB a*, the erythema index, and red area relative to the person's own skin.
+"""Redness: CIELAB a*, the erythema index, and hemoglobin relative to the person's own skin.
 
-Absolute a* and the erythema index are reported as measurements; the measures that the severity
-uses (``delta_a_star``, ``red_area_pct``) are differences from the person's *baseline* skin a*, so
-that constitutive skin colour does not read as redness.
+Absolute a*, the erythema index and the mean hemoglobin are reported as measurements; the measures
+that the severity uses (``delta_a_star``, ``red_area_pct``) and ``delta_hemoglobin`` are
+differences from the person's *baseline* skin, so that constitutive skin colour does not read as
+redness. Hemoglobin comes from the skin-colour separation shared with pigment
+(:func:`skinscan.measures._separation.context_separation`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Mapping
 
@@ -17,24 +20,93 @@ from skinscan.measures._common import (
     ConcernResult,
     Region,
     SkinContext,
+    blur,
     prepare,
     quantile,
 )
+from skinscan.measures._separation import context_separation
 
 __all__ = [
     "BASELINE_PERCENTILE",
+    "METHOD",
     "REDNESS_KEYS",
     "RED_DELTA_A_STAR",
+    "RED_DELTA_HEMOGLOBIN",
+    "RED_RAMP_HEMOGLOBIN",
+    "hemoglobin_baseline",
     "measure_redness",
+    "red_weight",
     "redness_from_context",
+    "smooth_hemoglobin",
 ]
 
-REDNESS_KEYS = ("a_star", "a_star_p90", "erythema_index", "red_area_pct", "delta_a_star")
-#: Percentile of all skin pixels' a* taken as the person's baseline (uninvolved) skin.
+REDNESS_KEYS = (
+    "a_star",
+    "a_star_p90",
+    "erythema_index",
+    "red_area_pct",
+    "delta_a_star",
+    "hemoglobin_mean",
+    "delta_hemoglobin",
+)
+METHOD = "classical-v1"
+#: Percentile of all skin pixels' a* (and hemoglobin) taken as the person's baseline skin.
 BASELINE_PERCENTILE = 25.0
-#: A pixel is "red" when its a* exceeds the baseline by more than this (CIELAB units).
+#: Kept for reference: the a* step of visible erythema on light skin.
 RED_DELTA_A_STAR = 6.0
+#: Skin counts as red where its dermal blood exceeds the person's baseline by this much
+#: (volume-fraction percentage points: 2 % → 3 % blood). Graded: a pixel counts
+#: ``(Δh − (T − R)) / 2R`` of itself between ``T − R`` and ``T + R`` (``T`` this threshold, ``R``
+#: :data:`RED_RAMP_HEMOGLOBIN`), so that a pixel near the threshold does not flip between
+#: captures. One point of blood raises a* by about 1.7 on light skin, 1.5 on intermediate and
+#: 0.25 on dark skin (two-layer model): a colour threshold would need far more blood on darker
+#: skin; an amount of blood means the same on every tone.
+RED_DELTA_HEMOGLOBIN = 1.0
+RED_RAMP_HEMOGLOBIN = 0.5
+#: Gaussian σ (mm) of the hemoglobin map before the red threshold.
+RED_SMOOTH_MM = 0.2
 _REFLECTANCE_FLOOR = 1e-4
+_HEMOGLOBIN_RESOLUTION = 0.01
+
+
+def smooth_hemoglobin(ctx: SkinContext) -> NDArray[np.float32]:
+    """The hemoglobin map smoothed by :data:`RED_SMOOTH_MM` (computed once per context).
+
+    Per-pixel noise (sensor, JPEG) is amplified by the separation where the pigments change
+    the colour little (dark skin); redness has no detail below 0.2 mm, so the threshold, the
+    baseline and the map use this map.
+    """
+    cached: NDArray[np.float32] | None = ctx.__dict__.get("_smooth_hemoglobin")
+    if cached is None:
+        cached = blur(context_separation(ctx).hemoglobin, ctx.px(RED_SMOOTH_MM))
+        ctx.__dict__["_smooth_hemoglobin"] = cached
+    return cached
+
+
+def hemoglobin_baseline(ctx: SkinContext) -> float:
+    """The person's baseline hemoglobin: :data:`BASELINE_PERCENTILE` of all skin pixels.
+
+    Computed once per context (pigment uses it to leave red skin out of its local melanin).
+    """
+    cached: float | None = ctx.__dict__.get("_hemoglobin_baseline")
+    if cached is None:
+        hemoglobin = smooth_hemoglobin(ctx).ravel()[ctx.union.indices]
+        cached = quantile(hemoglobin, BASELINE_PERCENTILE / 100, resolution=_HEMOGLOBIN_RESOLUTION)
+        ctx.__dict__["_hemoglobin_baseline"] = cached
+    return cached
+
+
+def red_weight(ctx: SkinContext) -> NDArray[np.float32]:
+    """How much each pixel counts as red, 0..1 (h, w): the graded :data:`RED_DELTA_HEMOGLOBIN`."""
+    cached: NDArray[np.float32] | None = ctx.__dict__.get("_red_weight")
+    if cached is not None:
+        return cached
+    excess = smooth_hemoglobin(ctx) - np.float32(hemoglobin_baseline(ctx))
+    low = RED_DELTA_HEMOGLOBIN - RED_RAMP_HEMOGLOBIN
+    weight = (excess - np.float32(low)) * np.float32(0.5 / RED_RAMP_HEMOGLOBIN)
+    cached = np.clip(weight, 0.0, 1.0).astype(np.float32)
+    ctx.__dict__["_red_weight"] = cached
+    return cached
 
 
 def measure_redness(
@@ -62,13 +134,23 @@ def measure_redness(
         - ``a_star``: mean CIELAB a* (D65).
         - ``a_star_p90``: 90th percentile of a*.
         - ``erythema_index``: mean of ``100 · log10(R / G)`` per pixel.
-        - ``red_area_pct``: % of pixels with ``a* > baseline + RED_DELTA_A_STAR``.
-        - ``delta_a_star``: mean a* minus the baseline.
+        - ``red_area_pct``: graded % of pixels whose blood exceeds the person's baseline by more
+          than :data:`RED_DELTA_HEMOGLOBIN` (:func:`red_weight`).
+        - ``delta_a_star``: mean a* minus the baseline a*.
+        - ``hemoglobin_mean``: mean dermal blood volume fraction of the skin-colour separation,
+          percent (includes the person's constitutive level).
+        - ``delta_hemoglobin``: ``hemoglobin_mean`` minus the person's baseline, points.
 
-        ``map`` is ``max(a* − baseline, 0)`` in CIELAB units.
+        ``map`` is the (0.2 mm smoothed) blood above the baseline, ``max(h − baseline, 0)``.
 
     Notes
     -----
+    Hemoglobin: per-pixel inversion of the two-layer skin model (epidermal melanin over dermal
+    blood), see :mod:`skinscan.measures._separation`; Tsumura's linear separation (ICA or fixed
+    vectors) is selectable there. The blood is a volume fraction, so the same added blood raises
+    ``h`` by the same amount whatever the melanin above it, which makes the hemoglobin measures
+    tone-independent by design, while a* barely moves on dark skin.
+
     Erythema index: Dawson et al. (1980), "A theoretical and experimental study of light absorption
     and scattering by in vivo skin", Phys. Med. Biol. 25:695, and Diffey, Oliver & Farr (1984),
     Br. J. Dermatol. 111:663, define ``EI = 100 · [log10(1/R_green) − log10(1/R_red)]`` from
@@ -76,7 +158,8 @@ def measure_redness(
     broader than a reflectance meter's, so values are comparable between photos of this pipeline
     but not numerically equal to a meter's.
 
-    The baseline is the :data:`BASELINE_PERCENTILE` th percentile of a* over *all* skin pixels, the
+    The baselines are the :data:`BASELINE_PERCENTILE` th percentile of a* (of the smoothed
+    hemoglobin) over *all* skin pixels, the
     same for every region: a percentile below the median stays on uninvolved skin while up to
     about three quarters of the skin is red, and using the person-wide value lets a wholly red
     cheek read as red rather than as its own baseline. Uniform redness of the whole face cannot
@@ -95,24 +178,30 @@ def measure_redness(
 def redness_from_context(ctx: SkinContext) -> ConcernResult:
     """:func:`measure_redness` on a prepared :class:`SkinContext`."""
     start = time.perf_counter()
-    a_star = ctx.lab[..., 1]
-    a_flat = a_star.ravel()
+    a_flat = ctx.lab[..., 1].ravel()
     rgb = np.maximum(ctx.linear, _REFLECTANCE_FLOOR)
     erythema = (100.0 * np.log10(rgb[..., 0] / rgb[..., 1])).ravel()
-    baseline = quantile(a_flat[ctx.union.indices], BASELINE_PERCENTILE / 100, resolution=0.01)
-    red = (a_flat > baseline + RED_DELTA_A_STAR).astype(np.float32)
+    baseline_a = quantile(a_flat[ctx.union.indices], BASELINE_PERCENTILE / 100, resolution=0.01)
+    hemoglobin = context_separation(ctx).hemoglobin
+    h_flat = hemoglobin.ravel()
+    baseline_h = hemoglobin_baseline(ctx)
+    red = red_weight(ctx).ravel()
 
     def reduce(region: Region) -> dict[str, float]:
         idx = region.indices
         values = a_flat[idx]
         mean_a = float(values.mean(dtype=np.float64))
+        mean_h = float(h_flat[idx].mean(dtype=np.float64))
         return {
             "a_star": mean_a,
             "a_star_p90": quantile(values, 0.9, resolution=0.01),
             "erythema_index": float(erythema[idx].mean(dtype=np.float64)),
             "red_area_pct": 100.0 * float(red[idx].mean(dtype=np.float64)),
-            "delta_a_star": mean_a - baseline,
+            "delta_a_star": mean_a - baseline_a,
+            "hemoglobin_mean": mean_h,
+            "delta_hemoglobin": mean_h - baseline_h,
         }
 
-    work_map = np.maximum(a_star - baseline, 0.0).astype(np.float32)
-    return ctx.result("redness", reduce, work_map, started=start)
+    work_map = np.maximum(smooth_hemoglobin(ctx) - np.float32(baseline_h), 0.0).astype(np.float32)
+    result = ctx.result("redness", reduce, work_map, started=start)
+    return dataclasses.replace(result, method=METHOD)

@@ -1,8 +1,8 @@
-"""Wrinkles: dark line-like valleys found by a multi-scale Hessian ridge filter on L*.
+"""Wrinkles: dark line-like valleys of L* found by a multi-scale hybrid Hessian ridge filter.
 
 The detector gives the centre lines (a skeleton) whose length, in mm per cm² of skin, is the main
 measure; the width and depth come from the image itself (the black top-hat profile across each
-line), not from the filter scale.
+line), not from the filter scale. The binary wrinkle map is the result's ``map``.
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping
+from dataclasses import replace
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -23,35 +25,62 @@ from skinscan.measures._common import (
     SkinContext,
     blur,
     components_in,
-    grow,
     prepare,
-    shrink,
 )
+from skinscan.measures._relief import shadow_contrast, tone_normalised_relief
+from skinscan.measures._ridge import valley_response
 
 __all__ = [
+    "EDGE_KAPPA",
+    "NETWORK_MAX_RESPONSE_CV",
+    "NETWORK_MIN_LENGTH_MM",
+    "RIDGE_BETA",
     "RIDGE_HIGH",
     "RIDGE_LOW",
     "RIDGE_SIGMAS_MM",
     "WRINKLE_KEYS",
+    "WRINKLE_MAX_RESPONSE_CV",
+    "WRINKLE_METHOD",
+    "WRINKLE_MIN_ELONGATION",
     "WRINKLE_MIN_LENGTH_MM",
     "measure_wrinkles",
     "wrinkles_from_context",
 ]
 
 WRINKLE_KEYS = ("length_mm_per_cm2", "area_pct", "count", "mean_width_mm", "depth_proxy")
+WRINKLE_METHOD = "classical-v1"
 #: Gaussian scales of the ridge filter (mm); a valley of width w answers best at σ ≈ w / 2.
-RIDGE_SIGMAS_MM = (0.3, 0.5, 0.8, 1.2)
-#: Hysteresis thresholds on the ridge response (L* units, ≈ half the valley's depth).
-RIDGE_HIGH = 2.0
-RIDGE_LOW = 1.0
+RIDGE_SIGMAS_MM = (0.2, 0.3, 0.5, 0.8, 1.2)
+#: Frangi's blobness constant β and the width κ of the directional-gradient (edge) term.
+RIDGE_BETA = 0.5
+EDGE_KAPPA = 0.5
+#: Hysteresis thresholds on the ridge response, in % of the local L* (a valley answers with about
+#: 0.45 × its depth: RIDGE_HIGH ≈ a valley 5.5 % darker than the skin around it).
+RIDGE_HIGH = 2.5
+RIDGE_LOW = 1.5
 #: Centre lines shorter than this are texture, not wrinkles.
-WRINKLE_MIN_LENGTH_MM = 3.0
+WRINKLE_MIN_LENGTH_MM = 4.0
+#: Least elongation ``extent² / area`` of a detection (extent: bounding-box diagonal; area: holes
+#: filled): a line of length L and width w has ≈ L / w, a disc or a ring 2.5.
+WRINKLE_MIN_ELONGATION = 5.0
+#: Most a detection's ridge response may vary along its centre line (SD / mean): a fold darkens
+#: evenly along its length, whereas a chain of pores or the fine relief between them, which the
+#: hysteresis can join into a line, answers strongly on each pore and weakly between them.
+WRINKLE_MAX_RESPONSE_CV = 0.3
+#: A centre line at least this long (mm) is a network of crossing folds, whose junctions and
+#: differing depths spread the response more: it may vary by up to NETWORK_MAX_RESPONSE_CV.
+NETWORK_MIN_LENGTH_MM = 40.0
+NETWORK_MAX_RESPONSE_CV = 0.35
 #: Black top-hat element (square side, mm): fills valleys narrower than this in any direction.
 TOPHAT_SIDE_MM = 3.0
 #: Furthest a wrinkle pixel may lie from its centre line (mm): widths up to twice this.
 MAX_HALF_WIDTH_MM = 1.0
 _MIN_SIGMA_PX = 0.7
 _DEPTH_SMOOTH_MM = 0.1
+# The ridge filter's scales run on grids where σ spans at least this many pixels.
+_GRID_SIGMA_PX = 1.5
+# Floor of the shading (L*) that divides the contrast: keeps near-black pixels from exploding.
+_MIN_SHADING_L = 10.0
 
 
 def measure_wrinkles(
@@ -74,89 +103,141 @@ def measure_wrinkles(
     Returns
     -------
     ConcernResult
-        ``concern="wrinkles"``; ``measures`` (and each region) hold:
+        ``concern="wrinkles"``, ``method="classical-v1"``; ``measures`` (and each region) hold:
 
         - ``length_mm_per_cm2``: centre-line length (mm) per cm² of skin.
         - ``area_pct``: % of skin inside wrinkles (full width at half depth).
         - ``count``: wrinkles with more than half their centre line in the region.
         - ``mean_width_mm``: wrinkle area / centre-line length (0 without wrinkles).
-        - ``depth_proxy``: mean black top-hat depth on the centre lines, L* units (0 without).
+        - ``depth_proxy``: mean black top-hat depth on the centre lines, L* units at a reference
+          lightness of L* 50 (tone-normalised; 0 without).
 
         ``map`` is the binary wrinkle mask (0.0 or 1.0).
 
     Notes
     -----
-    Per scale σ, with ``λ1 ≥ λ2`` the Hessian eigenvalues of ``G_σ * (L* − shading)``, the ridge
-    response is ``σ² (λ1 − |λ2|) − σ |∇|``: ``σ² λ1`` is the scale-normalised curvature across a
-    dark valley (Lindeberg 1998, "Edge detection and ridge detection with automatic scale
-    selection", IJCV 30:117; the same eigen-analysis as Sato et al. 1998 and Frangi et al. 1998),
-    ``− σ² |λ2|`` suppresses blobs (spots, pores) and ``− σ |∇|`` suppresses the dark side of
-    edges, which curves like a valley but is not one. The maximum over :data:`RIDGE_SIGMAS_MM` is
-    thresholded with hysteresis (Canny 1986) and thinned to one-pixel centre lines (Lee, Kashyap &
-    Chu 1994, CVGIP 56:462; unlike Zhang–Suen it keeps two-pixel-thick diagonals), and centre lines
-    shorter than :data:`WRINKLE_MIN_LENGTH_MM` are dropped. Length is the 8-connected polyline
-    through the skeleton (1 per straight step, √2 per diagonal step): exact at 0°, 45° and 90°, at
-    most 8 % long in between; thinning erodes each end by about half the width, so a 20 mm line
-    1 mm wide reads about 5 % short. Wrinkle pixels are those within
-    :data:`MAX_HALF_WIDTH_MM` of a centre line whose black top-hat depth is at least half the
-    centre line's depth, so the width is a full width at half depth.
+    The ridge response (:func:`skinscan.measures._ridge.valley_response`) runs on the Weber
+    contrast ``100 (L* − shading) / shading`` (% of the local L*: a wrinkle is a shadow, so one
+    threshold serves every tone) and is, per scale σ of :data:`RIDGE_SIGMAS_MM`,
+    ``σ² λ2 · exp(−R_B² / 2β²) · exp(−q² / 2κ²)``: the scale-normalised curvature across the
+    valley (Lindeberg 1998, IJCV 30:117), Frangi's blob suppression with ``R_B = |λ1| / λ2``
+    (Frangi et al. 1998, MICCAI) and the gradient term of the hybrid Hessian filter (Ng et al.
+    2014, ACCV), ``q`` being the gradient relative to the curvature, which rejects the dark side
+    of edges. Its maximum over scales is thresholded with hysteresis (Canny 1986) at
+    :data:`RIDGE_HIGH` / :data:`RIDGE_LOW` and thinned to one-pixel centre lines (Zhang & Suen
+    1984, CACM 27:236). Shape constraints then drop a detection (one hysteresis component) whose
+    centre line is shorter than :data:`WRINKLE_MIN_LENGTH_MM` or whose elongation is below
+    :data:`WRINKLE_MIN_ELONGATION` (round spots, pores and the rims of strong spots), or whose
+    response varies along its centre line by more than :data:`WRINKLE_MAX_RESPONSE_CV` of its mean
+    (chains of pores). Length is
+    the 8-connected polyline through the skeleton (1 per straight step, √2 per diagonal step):
+    exact at 0°, 45° and 90°, at most 8 % long in between; thinning erodes each end by about half
+    the width. Wrinkle pixels are those within :data:`MAX_HALF_WIDTH_MM` (a square neighbourhood)
+    of a centre line whose black top-hat depth is at least half the centre line's depth there, so
+    the width is a full width at half depth. Method and validation: ``docs/measures/wrinkles.md``.
     """
     return wrinkles_from_context(prepare(linear_rgb, regions, mm_per_px=mm_per_px))
 
 
-def _ridge_response(ctx: SkinContext, image: FloatArray) -> FloatArray:
-    """Maximum over scales of the valley response, float32 (h, w), ≥ 0."""
-    h, w = image.shape
-    best = np.zeros((h, w), dtype=np.float32)
-    d1 = np.array([-0.5, 0.0, 0.5], np.float32)
-    d2 = np.array([1.0, -2.0, 1.0], np.float32)
-    one = np.ones(1, np.float32)
-    for sigma_mm in RIDGE_SIGMAS_MM:
-        sigma = max(ctx.px(sigma_mm), _MIN_SIGMA_PX)
-        # Coarse scales run on a decimated grid: same response, a quarter of the work per level.
-        factor = max(1, int(sigma / 2.5))
-        sigma /= factor
-        g = cv2.GaussianBlur(shrink(image, factor), (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
-        gxx = cv2.sepFilter2D(g, -1, d2, one)
-        gyy = cv2.sepFilter2D(g, -1, one, d2)
-        gxy = cv2.sepFilter2D(g, -1, d1, d1)
-        gx = cv2.sepFilter2D(g, -1, d1, one)
-        gy = cv2.sepFilter2D(g, -1, one, d1)
-        # λ1 − |λ2| = min(λ1 − λ2, λ1 + λ2) = min(√((gxx − gyy)² + 4 gxy²), gxx + gyy).
-        spread = cv2.magnitude(gxx - gyy, 2.0 * gxy)
-        valley = np.minimum(spread, gxx + gyy)
-        resp = sigma * sigma * valley - sigma * cv2.magnitude(gx, gy)
-        np.maximum(best, grow(resp, factor, (h, w)), out=best)
-    return best
+#: How far inside the skin a wrinkle's centre line must lie (mm); see :func:`_ridge_map`.
+BORDER_MM = 1.5
 
 
-def _hysteresis(response: FloatArray, skin: NDArray[np.bool_]) -> NDArray[np.uint8]:
-    """Pixels above RIDGE_LOW connected to a pixel above RIDGE_HIGH, uint8 0/1."""
-    low = ((response >= RIDGE_LOW) & skin).astype(np.uint8)
-    count, labels = cv2.connectedComponents(low, connectivity=8)
-    strong = np.zeros(count, dtype=bool)
-    strong[np.unique(labels[response >= RIDGE_HIGH])] = True
-    strong[0] = False
-    return strong[labels].astype(np.uint8)
+def _ridge_map(ctx: SkinContext) -> FloatArray:
+    """The ridge response on the working grid (% of the local L*), 0 off skin.
+
+    The filter runs on the Weber contrast ``100 (L* − shading) / shading``: a wrinkle is a
+    shadow, which darkens skin by a fraction of its lightness, so one threshold serves every tone.
+    """
+    sigmas = [max(ctx.px(sigma_mm), _MIN_SIGMA_PX) for sigma_mm in RIDGE_SIGMAS_MM]
+    # The shadow's relative change of L* + 16 (melanin removed; see shadow_contrast), expressed
+    # as a change of L* relative to the local L*, the Weber contrast of a pure shadow.
+    gain = (np.maximum(ctx.shading, 0.0) + np.float32(16.0)) / np.maximum(
+        ctx.shading, np.float32(_MIN_SHADING_L)
+    )
+    contrast = np.asarray(shadow_contrast(ctx) * (np.float32(100.0) * gain), dtype=np.float32)
+    response = valley_response(
+        contrast, sigmas, beta=RIDGE_BETA, edge_kappa=EDGE_KAPPA, min_grid_sigma=_GRID_SIGMA_PX
+    )
+    # Where skin meets hair, eyes, lips or the jaw's edge, the boundary's own shadow reads as a
+    # valley running along it. A wrinkle is a fold inside skin: its centre line must lie at least
+    # BORDER_MM inside. (The frame's edge is not such a boundary: cv2.erode leaves it alone.)
+    reach = 2 * round(ctx.px(BORDER_MM)) + 1
+    inner = cv2.erode(
+        ctx.skin.view(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (reach, reach))
+    )
+    response[inner == 0] = 0.0
+    return response
 
 
-def _step_lengths(skeleton: NDArray[np.bool_]) -> FloatArray:
+class _Lines(NamedTuple):
+    """Kept centre lines as flat indices into the working grid, with their wrinkle (1..n) and each
+    pixel's share of its line's length (px)."""
+
+    pixels: NDArray[np.intp]
+    which: NDArray[np.intp]
+    steps: FloatArray
+    n: int
+
+
+class Stats(NamedTuple):
+    """Candidate components: the label image, each label's pixel count and bounding box
+    (x, y, width, height), and which labels survived hysteresis and the size test."""
+
+    labels: NDArray[np.int32]
+    area: NDArray[np.int32]
+    box: NDArray[np.int32]
+    kept: NDArray[np.intp]
+
+
+def _candidates(response: FloatArray, min_length_px: float) -> tuple[NDArray[np.uint8], Stats]:
+    """Hysteresis (Canny 1986) on the ridge response, without components too small to be lines.
+
+    Returns the candidate mask (uint8 0/1, component labels kept in ``stats.labels``) and the
+    component statistics. A component whose bounding box has ``width + height`` below the
+    shortest wrinkle cannot hold a centre line that long and is dropped before thinning.
+    """
+    low = (response >= RIDGE_LOW).view(np.uint8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(low, connectivity=8)
+    keep = np.zeros(count, dtype=bool)
+    keep[labels[response >= RIDGE_HIGH]] = True
+    keep &= stats[:, cv2.CC_STAT_WIDTH] + stats[:, cv2.CC_STAT_HEIGHT] >= min_length_px
+    keep[0] = False
+    area = np.asarray(stats[:, cv2.CC_STAT_AREA], dtype=np.int32)
+    box = np.asarray(stats[:, :4], dtype=np.int32)
+    label_image: NDArray[np.int32] = np.asarray(labels, dtype=np.int32)
+    candidate = keep.view(np.uint8)[label_image]
+    return candidate, Stats(label_image, area, box, np.flatnonzero(keep))
+
+
+_NEIGHBOURS = ((-1, 0), (1, 0), (0, -1), (0, 1))
+_DIAGONALS = (
+    ((-1, -1), (-1, 0), (0, -1)),
+    ((-1, 1), (-1, 0), (0, 1)),
+    ((1, -1), (1, 0), (0, -1)),
+    ((1, 1), (1, 0), (0, 1)),
+)
+
+
+def _step_lengths(skeleton: NDArray[np.bool_], points: NDArray[np.intp]) -> FloatArray:
     """Half the length of the polyline steps at each skeleton pixel (px), so that they sum to it.
 
-    A diagonal step whose corner is also on the skeleton is a shortcut of two straight steps and
-    is not counted.
+    ``skeleton`` is padded by one pixel on every side and ``points`` are its flat indices. A
+    diagonal step whose corner is also on the skeleton is a shortcut of two straight steps and is
+    not counted.
     """
-    s = np.pad(skeleton, 1)
-    c = s[1:-1, 1:-1]
-    n, so, e, we = s[:-2, 1:-1], s[2:, 1:-1], s[1:-1, 2:], s[1:-1, :-2]
-    straight = n.astype(np.float32) + so + e + we
-    diagonal = (
-        (s[:-2, :-2] & ~n & ~we).astype(np.float32)
-        + (s[:-2, 2:] & ~n & ~e)
-        + (s[2:, :-2] & ~so & ~we)
-        + (s[2:, 2:] & ~so & ~e)
+    flat = skeleton.ravel()
+    width = skeleton.shape[1]
+
+    def on(dy: int, dx: int) -> NDArray[np.bool_]:
+        return np.asarray(flat[points + (dy * width + dx)])
+
+    straight = sum(on(dy, dx).astype(np.float32) for dy, dx in _NEIGHBOURS)
+    diagonal = sum(
+        (on(*corner) & ~on(*side_a) & ~on(*side_b)).astype(np.float32)
+        for corner, side_a, side_b in _DIAGONALS
     )
-    return np.where(c, 0.5 * (straight + math.sqrt(2.0) * diagonal), 0.0).astype(np.float32)
+    return np.asarray(0.5 * (straight + math.sqrt(2.0) * diagonal), dtype=np.float32)
 
 
 def _around(mask: NDArray[np.bool_], margin: int) -> tuple[slice, slice]:
@@ -169,75 +250,127 @@ def _around(mask: NDArray[np.bool_], margin: int) -> tuple[slice, slice]:
     )
 
 
+def _filled_area(shape: NDArray[np.bool_]) -> int:
+    """Pixel count of ``shape`` with its holes filled (what a flood from outside cannot reach)."""
+    outside = np.pad(shape, 1).astype(np.uint8)
+    cv2.floodFill(outside, None, (0, 0), 2)
+    return int(outside.size - np.count_nonzero(outside == 2))
+
+
 def _centre_lines(
-    candidate: NDArray[np.uint8], mm_per_px: float
-) -> tuple[NDArray[np.int32], FloatArray]:
-    """Labelled centre lines (0 = none, 1..n) and each pixel's share of its line's length (px)."""
-    labels = np.zeros(candidate.shape, dtype=np.int32)
-    steps = np.zeros(candidate.shape, dtype=np.float32)
-    if not candidate.any():
-        return labels, steps
-    box = _around(candidate.astype(bool), 2)
-    skeleton = skeletonize(candidate[box].astype(bool), method="lee")
-    box_steps = _step_lengths(skeleton)
-    count, box_labels = cv2.connectedComponents(skeleton.astype(np.uint8), connectivity=8)
-    lengths = np.bincount(box_labels.ravel(), weights=box_steps.ravel(), minlength=count)
-    keep = lengths * mm_per_px >= WRINKLE_MIN_LENGTH_MM
+    candidate: NDArray[np.uint8], stats: Stats, mm_per_px: float, response: FloatArray
+) -> _Lines:
+    """Thin the candidates (Zhang & Suen 1984) and keep the lines that pass the shape constraints.
+
+    A wrinkle is one candidate component; its centre line must be at least
+    :data:`WRINKLE_MIN_LENGTH_MM` long and its elongation, ``extent² / area`` with the extent the
+    diagonal of its bounding box and the area including any holes, at least
+    :data:`WRINKLE_MIN_ELONGATION`. A line L long and W wide has elongation ≈ L / W, a disc 2.5,
+    and so has the ring that a strong round spot can leave around its rim, whose centre line is
+    long for its own area but not for the disc it encloses. The ridge ``response`` along the
+    centre line must also be even: its SD at most :data:`WRINKLE_MAX_RESPONSE_CV` times its mean
+    (:data:`NETWORK_MAX_RESPONSE_CV` for lines of :data:`NETWORK_MIN_LENGTH_MM` or more).
+    """
+    empty = np.zeros(0, dtype=np.intp)
+    if stats.kept.size == 0:
+        return _Lines(empty, empty, np.zeros(0, np.float32), 0)
+    # Thinning peels one pixel layer per pass over its whole input, so each component is thinned
+    # in its own bounding box: the cost follows the candidates, not the image.
+    width = candidate.shape[1]
+    all_pixels, all_steps = [], []
+    filled_area = stats.area.astype(np.float64)
+    for label in stats.kept:
+        x, y, w, h = (int(v) for v in stats.box[label])
+        shape = stats.labels[y : y + h, x : x + w] == label
+        filled_area[label] = _filled_area(shape)
+        skeleton = np.pad(skeletonize(shape), 1)
+        padded = np.flatnonzero(skeleton)
+        rows, cols = np.divmod(padded, w + 2)
+        all_pixels.append((rows - 1 + y) * width + (cols - 1 + x))
+        all_steps.append(_step_lengths(skeleton, padded))
+    pixels = np.concatenate(all_pixels)
+    steps = np.concatenate(all_steps)
+    component = stats.labels.ravel()[pixels]
+    lengths = np.bincount(component, weights=steps, minlength=stats.area.size)
+    extent2 = stats.box[:, 2].astype(np.float64) ** 2 + stats.box[:, 3].astype(np.float64) ** 2
+    along = response.ravel()[pixels].astype(np.float64)
+    count = np.bincount(component, minlength=stats.area.size).astype(np.float64)
+    total = np.bincount(component, weights=along, minlength=stats.area.size)
+    squares = np.bincount(component, weights=along * along, minlength=stats.area.size)
+    mean = total / np.maximum(count, 1.0)
+    spread = np.sqrt(np.maximum(squares / np.maximum(count, 1.0) - mean * mean, 0.0))
+    network = lengths * mm_per_px >= NETWORK_MIN_LENGTH_MM
+    keep = (
+        (lengths * mm_per_px >= WRINKLE_MIN_LENGTH_MM)
+        & (extent2 >= WRINKLE_MIN_ELONGATION * filled_area)
+        & (
+            spread / np.maximum(mean, 1e-12)
+            <= np.where(network, NETWORK_MAX_RESPONSE_CV, WRINKLE_MAX_RESPONSE_CV)
+        )
+    )
     keep[0] = False
-    relabel = np.zeros(count, dtype=np.int32)
-    relabel[keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.int32)
-    labels[box] = relabel[box_labels]
-    steps[box] = np.where(labels[box] > 0, box_steps, 0.0)
-    return labels, steps
+    relabel = np.zeros(stats.area.size, dtype=np.intp)
+    relabel[keep] = np.arange(1, int(keep.sum()) + 1)
+    which = relabel[component]
+    kept = which > 0
+    return _Lines(pixels[kept], which[kept], steps[kept], int(keep.sum()))
 
 
 def _wrinkle_mask(
-    ctx: SkinContext, detrended: FloatArray, centre: NDArray[np.bool_]
+    ctx: SkinContext, detrended: FloatArray, lines: _Lines
 ) -> tuple[NDArray[np.bool_], FloatArray]:
-    """Wrinkle pixels (full width at half depth) and the black top-hat depth (L* units)."""
-    wrinkle = np.zeros(centre.shape, dtype=bool)
-    depth = np.zeros(centre.shape, dtype=np.float32)
-    if not centre.any():
-        return wrinkle, depth
+    """Wrinkle pixels (full width at half depth) and the black top-hat depth on the centre lines.
+
+    A pixel belongs to a wrinkle when it lies within :data:`MAX_HALF_WIDTH_MM` (a square
+    neighbourhood) of a centre line and its top-hat depth is at least half the deepest centre-line
+    depth there.
+    """
+    shape = detrended.shape
+    wrinkle = np.zeros(shape, dtype=bool)
+    if lines.n == 0:
+        return wrinkle, np.zeros(0, dtype=np.float32)
+    centre = np.zeros(shape, dtype=bool)
+    centre.ravel()[lines.pixels] = True
     side = max(3, 2 * round(ctx.px(TOPHAT_SIDE_MM) / 2) + 1)
     reach = max(3, 2 * round(ctx.px(MAX_HALF_WIDTH_MM)) + 1)
     box = _around(centre, side + reach)
     smoothed = blur(detrended[box], ctx.px(_DEPTH_SMOOTH_MM))
     square = cv2.getStructuringElement(cv2.MORPH_RECT, (side, side))
-    depth[box] = cv2.morphologyEx(smoothed, cv2.MORPH_BLACKHAT, square)
+    depth = np.asarray(cv2.morphologyEx(smoothed, cv2.MORPH_BLACKHAT, square))
     near = cv2.dilate(
-        np.where(centre[box], depth[box], 0.0).astype(np.float32),
-        cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (reach, reach)),
+        np.where(centre[box], depth, 0.0).astype(np.float32),
+        cv2.getStructuringElement(cv2.MORPH_RECT, (reach, reach)),
     )
-    wrinkle[box] = (near > 0) & (depth[box] >= 0.5 * near) & ctx.skin[box]
-    return wrinkle, depth
+    wrinkle[box] = (near > 0) & (depth >= 0.5 * near) & ctx.skin[box]
+    full_depth = np.zeros(shape, dtype=np.float32)
+    full_depth[box] = depth
+    return wrinkle, full_depth.ravel()[lines.pixels]
 
 
 def wrinkles_from_context(ctx: SkinContext) -> ConcernResult:
     """:func:`measure_wrinkles` on a prepared :class:`SkinContext`."""
     start = time.perf_counter()
-    detrended = ctx.detrended
-    candidate = _hysteresis(_ridge_response(ctx, detrended), ctx.skin)
-    labels, steps = _centre_lines(candidate, ctx.mm_per_px)
-    wrinkle, depth = _wrinkle_mask(ctx, detrended, labels > 0)
-
-    line_pixels = np.flatnonzero(labels)
-    which = labels.ravel()[line_pixels]
-    line_steps = steps.ravel()[line_pixels]
-    line_depth = depth.ravel()[line_pixels]
+    # Depth as shadow contrast at a reference lightness: the same fold reads the same on every
+    # skin tone (see tone_normalised_relief).
+    detrended = tone_normalised_relief(ctx)
+    response = _ridge_map(ctx)
+    candidate, stats = _candidates(response, ctx.px(WRINKLE_MIN_LENGTH_MM))
+    lines = _centre_lines(candidate, stats, ctx.mm_per_px, response)
+    wrinkle, line_depth = _wrinkle_mask(ctx, detrended, lines)
     wrinkle_pixels = np.flatnonzero(wrinkle)
-    sizes = np.bincount(which, minlength=int(labels.max()) + 1)
+    sizes = np.bincount(lines.which, minlength=lines.n + 1)
 
     def reduce(region: Region) -> dict[str, float]:
-        on_line = region.contains(line_pixels)
-        length_mm = float(line_steps[on_line].sum(dtype=np.float64)) * ctx.mm_per_px
+        on_line = region.contains(lines.pixels)
+        length_mm = float(lines.steps[on_line].sum(dtype=np.float64)) * ctx.mm_per_px
         area_mm2 = int(region.contains(wrinkle_pixels).sum()) * ctx.mm_per_px**2
         return {
             "length_mm_per_cm2": length_mm / ctx.area_cm2(region),
             "area_pct": 100.0 * area_mm2 / (ctx.area_cm2(region) * 100.0),
-            "count": float(components_in(which, sizes, on_line).sum()),
+            "count": float(components_in(lines.which, sizes, on_line).sum()),
             "mean_width_mm": area_mm2 / length_mm if length_mm > 0 else 0.0,
             "depth_proxy": float(line_depth[on_line].mean()) if on_line.any() else 0.0,
         }
 
-    return ctx.result("wrinkles", reduce, wrinkle.astype(np.float32), started=start, nearest=True)
+    result = ctx.result("wrinkles", reduce, wrinkle.astype(np.float32), started=start, nearest=True)
+    return replace(result, method=WRINKLE_METHOD)

@@ -39,7 +39,7 @@ def test_keys_units_and_map_contract(measure, patch) -> None:
     assert all(isinstance(v, float) and np.isfinite(v) for v in result.measures.values())
     assert result.map.shape == rgb.shape[:2]
     assert result.map.dtype == np.float32
-    assert result.method == "classical-v0"
+    assert result.method == "classical-v1"
     assert not result.scale_assumed
 
 

@@ -9,7 +9,7 @@ import pytest
 from synth import TONES, grid_points, skin_scene
 
 from skinscan.colour_space import delta_e00
-from skinscan.measures import ITA_CATEGORY_NAMES, ita_category, measure_pigment
+from skinscan.measures import ITA_CATEGORY_NAMES, ita_category, measure_pigment, measure_redness
 from skinscan.scoring import score
 
 SIZE = (36.0, 36.0)
@@ -68,7 +68,10 @@ def test_melanin_index_is_100_log10_inverse_red() -> None:
 
 
 @pytest.mark.parametrize("tone", list(TONES))
-@pytest.mark.parametrize(("count", "radius"), [(1, 1.5), (3, 0.8), (7, 1.5), (5, 2.5)])
+@pytest.mark.parametrize(
+    ("count", "radius"),
+    [(1, 1.5), pytest.param(3, 0.8, id="3-0.8"), (7, 1.5), (5, 2.5)],
+)
 def test_spot_count_and_area(tone, count, radius) -> None:
     scene = skin_scene(SIZE, tone=tone)
     for centre in grid_points(count, SIZE, 6.0):
@@ -129,3 +132,70 @@ def test_evenness_rises_with_mottling_and_ignores_shading() -> None:
     m = measure_pigment(shaded.linear(), shaded.everywhere(), mm_per_px=0.1).measures
     assert m["evenness_sd"] < 0.3
     assert m["spot_count"] == 0
+
+
+# --- Melanin from the skin-colour separation, on two-layer model skin of three tones --------
+
+BL_SHAPE = (360, 360)  # 36 × 36 mm at 0.1 mm/px
+BL_SPOTS = [(90.0, 90.0), (90.0, 270.0), (270.0, 90.0), (270.0, 270.0)]
+BL_TONE_NAMES = ("light", "intermediate", "dark")
+
+
+def _bl_scene(tone: str, *, spot_relative: float = 0.0, mottling: float = 0.0):
+    """Model skin of ``tone``; spots hold ``1 + spot_relative`` times the skin's melanin."""
+    from test_separation import disc_mask, smooth_field, two_layer_skin
+
+    from skinscan.datasets.phantom import SKIN_TONES
+
+    melanin = np.full(BL_SHAPE, SKIN_TONES[tone], np.float32)
+    # Mottling is relative: the same change of melanogenesis on any constitutive level.
+    melanin *= 1.0 + mottling * smooth_field(BL_SHAPE, 15.0, seed=4)
+    for centre in BL_SPOTS:
+        melanin[disc_mask(BL_SHAPE, centre, 20.0)] *= 1.0 + spot_relative  # 2 mm radius
+    blood = np.full(BL_SHAPE, 0.02, np.float32)
+    rng = np.random.default_rng(2)
+    rgb = two_layer_skin(melanin, blood) * (1 + 0.002 * rng.standard_normal((*BL_SHAPE, 3)))
+    rgb = np.clip(rgb, 0, 1).astype(np.float32)
+    site = {"site": np.ones(BL_SHAPE, bool)}
+    return measure_pigment(rgb, site, mm_per_px=0.1), measure_redness(rgb, site, mm_per_px=0.1)
+
+
+@pytest.mark.parametrize("tone", BL_TONE_NAMES)
+def test_added_melanin_spots_raise_pigment_and_not_redness(tone) -> None:
+    from skinscan.datasets.phantom import SKIN_TONES
+
+    plain, _ = _bl_scene(tone)
+    spotted, redness = _bl_scene(tone, spot_relative=0.5)
+    truth_pct = 100 * len(BL_SPOTS) * math.pi * 20.0**2 / (BL_SHAPE[0] * BL_SHAPE[1])
+    assert plain.measures["spot_count"] == 0
+    assert spotted.measures["spot_count"] == len(BL_SPOTS)
+    assert spotted.measures["spot_area_pct"] == pytest.approx(truth_pct, rel=0.1)
+    assert spotted.measures["melanin_mean"] > plain.measures["melanin_mean"]
+    assert spotted.method == "classical-v1"
+    # The map is melanin above the local skin, volume-fraction points.
+    assert spotted.map[90, 90] == pytest.approx(0.5 * 100 * SKIN_TONES[tone], rel=0.1)
+    assert redness.measures["red_area_pct"] == 0.0
+    assert abs(redness.measures["delta_hemoglobin"]) < 0.05
+
+
+def test_same_added_melanin_reads_the_same_on_every_tone() -> None:
+    results = [_bl_scene(tone, spot_relative=0.3)[0].measures for tone in BL_TONE_NAMES]
+    assert {m["spot_count"] for m in results} == {len(BL_SPOTS)}
+    areas = [m["spot_area_pct"] for m in results]
+    assert max(areas) - min(areas) <= 0.02 * max(areas), areas
+
+
+def test_melanin_variation_is_relative_mottling_on_every_tone() -> None:
+    by_amplitude = []
+    for amplitude in (0.0, 0.05, 0.1, 0.2):
+        by_amplitude.append(
+            [
+                _bl_scene(t, mottling=amplitude)[0].measures["melanin_variation"]
+                for t in BL_TONE_NAMES
+            ]
+        )
+    table = np.array(by_amplitude)  # (amplitude, tone)
+    assert np.all(np.diff(table, axis=0) > 0), table
+    assert table[0].max() < 0.2 * table[1].min(), table
+    # The same relative mottling reads within 10 % on light, intermediate and dark skin.
+    assert np.all(np.ptp(table[1:], axis=1) <= 0.1 * table[1:].mean(axis=1)), table

@@ -7,7 +7,8 @@ import pytest
 from synth import TONES, skin_scene
 
 from skinscan.colour_space import lab_to_linear_srgb
-from skinscan.measures import measure_redness
+from skinscan.measures import measure_pigment, measure_redness
+from skinscan.measures.redness import RED_DELTA_HEMOGLOBIN
 from skinscan.scoring import score
 
 SIZE = (30.0, 30.0)
@@ -66,8 +67,9 @@ def test_red_patch_inside_one_region_raises_that_region_only() -> None:
     _, per_region = score(result)
     assert per_region["cheek_left"].severity > per_region["forehead"].severity + 20
     assert per_region["forehead"].severity < 3
-    assert result.map[scene.mask(18.5, 3.5, 26.5, 14.5)].min() > 10
-    assert result.map[regions["forehead"]].max() < 3
+    # The map is hemoglobin above the baseline: far over the red threshold inside, far under it out.
+    assert result.map[scene.mask(18.5, 3.5, 26.5, 14.5)].min() > 2.5 * RED_DELTA_HEMOGLOBIN
+    assert result.map[regions["forehead"]].max() < 0.5 * RED_DELTA_HEMOGLOBIN
 
 
 def test_baseline_is_the_persons_skin_not_the_patch() -> None:
@@ -88,3 +90,52 @@ def test_lighter_redder_colour_raises_a_star_and_erythema_index() -> None:
     b = measure_redness(np.clip(lab_to_linear_srgb(redder), 0, 1), regions, mm_per_px=0.1).measures
     assert b["a_star"] == pytest.approx(a["a_star"] + 8.0, abs=0.05)
     assert b["erythema_index"] > a["erythema_index"] + 5
+
+
+# --- Hemoglobin from the skin-colour separation, on two-layer model skin of three tones ------
+
+BL_SHAPE = (300, 300)  # 30 × 30 mm at 0.1 mm/px
+MODEL_TONES = ("light", "intermediate", "dark")
+
+
+def _model_redness(tone: str, added_points: float, fraction: float):
+    """Model skin of ``tone`` with ``added_points`` of dermal blood over the top ``fraction``."""
+    from test_separation import two_layer_skin
+
+    from skinscan.datasets.phantom import SKIN_TONES
+
+    melanin = np.full(BL_SHAPE, SKIN_TONES[tone], np.float32)
+    blood = np.full(BL_SHAPE, 0.02, np.float32)
+    blood[: round(BL_SHAPE[0] * fraction)] += added_points / 100
+    rng = np.random.default_rng(1)
+    rgb = two_layer_skin(melanin, blood) * (1 + 0.002 * rng.standard_normal((*BL_SHAPE, 3)))
+    rgb = np.clip(rgb, 0, 1).astype(np.float32)
+    site = {"site": np.ones(BL_SHAPE, bool)}
+    return measure_redness(rgb, site, mm_per_px=0.1), measure_pigment(rgb, site, mm_per_px=0.1)
+
+
+@pytest.mark.parametrize("tone", MODEL_TONES)
+def test_added_hemoglobin_raises_redness_and_not_pigment(tone) -> None:
+    plain_red, plain_pig = _model_redness(tone, 0.0, 0.0)
+    red, pig = _model_redness(tone, 2.0, 0.2)
+    assert plain_red.measures["red_area_pct"] == 0.0
+    assert plain_red.measures["delta_hemoglobin"] == pytest.approx(0.0, abs=0.02)
+    assert red.measures["red_area_pct"] == pytest.approx(20.0, abs=0.5)
+    assert red.measures["delta_hemoglobin"] == pytest.approx(2.0 * 0.2, abs=0.03)
+    assert red.measures["hemoglobin_mean"] > plain_red.measures["hemoglobin_mean"] + 0.35
+    assert red.method == "classical-v1"
+    # No cross-talk into melanin: same mean (within 1 %), no spots.
+    assert pig.measures["melanin_mean"] == pytest.approx(
+        plain_pig.measures["melanin_mean"], rel=0.01
+    )
+    assert pig.measures["spot_count"] == 0
+
+
+@pytest.mark.parametrize(("added", "fraction"), [(2.0, 0.1), (3.0, 0.2), (4.0, 0.35)])
+def test_same_added_hemoglobin_reads_the_same_on_every_tone(added, fraction) -> None:
+    # The separation returns blood in volume-fraction points: the same blood under more melanin
+    # reads the same, although a* barely moves on dark skin.
+    measures = [_model_redness(tone, added, fraction)[0].measures for tone in MODEL_TONES]
+    for key, tolerance in (("delta_hemoglobin", 0.03), ("red_area_pct", 0.5)):
+        values = [m[key] for m in measures]
+        assert max(values) - min(values) <= tolerance, (key, values)

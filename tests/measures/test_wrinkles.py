@@ -6,12 +6,28 @@ import math
 
 import numpy as np
 import pytest
+from numpy.typing import NDArray
 from synth import TONES, Scene, grid_points, skin_scene
 
-from skinscan.measures import measure_wrinkles
+from skinscan.colour_space import lab_to_linear_srgb
+from skinscan.measures import measure_wrinkles, wrinkles
+from skinscan.measures._relief import REFERENCE_L
 
 SIZE = (40.0, 40.0)
 AREA_CM2 = SIZE[0] * SIZE[1] / 100
+
+
+def shadowed(scene: Scene) -> NDArray[np.float32]:
+    """The scene's linear RGB with its L* departures painted as shadow.
+
+    ``Scene`` paints relief as a change of L* at constant a*, b*, which is a change of colour as
+    well; a shadow scales a* and b* with L* + 16 (all of X, Y, Z by one factor). The relief
+    measures read shadow only, so the scenes are rendered that way.
+    """
+    lab = scene.lab.copy()
+    base = float(np.median(lab[..., 0]))
+    lab[..., 1:] *= ((lab[..., 0] + 16.0) / (base + 16.0))[..., None]
+    return np.clip(lab_to_linear_srgb(lab), 0.0, 1.0).astype(np.float32)
 
 
 def paint_parallel_lines(
@@ -31,7 +47,7 @@ def paint_parallel_lines(
 @pytest.mark.parametrize("tone", list(TONES))
 def test_plain_skin_has_no_wrinkles(tone) -> None:
     scene = skin_scene(SIZE, tone=tone)
-    result = measure_wrinkles(scene.linear(), scene.everywhere(), mm_per_px=0.1)
+    result = measure_wrinkles(shadowed(scene), scene.everywhere(), mm_per_px=0.1)
     assert all(v == 0 for v in result.measures.values())
     assert not result.map.any()
 
@@ -41,7 +57,7 @@ def test_plain_skin_has_no_wrinkles(tone) -> None:
 def test_length_density_matches_painted_lines(angle, mm) -> None:
     scene = skin_scene(SIZE, mm_per_px=mm)
     truth_mm = paint_parallel_lines(scene, 3, 20.0, 0.8, 8.0, angle)
-    m = measure_wrinkles(scene.linear(), scene.everywhere(), mm_per_px=mm).measures
+    m = measure_wrinkles(shadowed(scene), scene.everywhere(), mm_per_px=mm).measures
     assert m["length_mm_per_cm2"] == pytest.approx(truth_mm / AREA_CM2, rel=0.2)
     assert m["count"] == 3
 
@@ -51,7 +67,7 @@ def test_length_density_matches_painted_lines(angle, mm) -> None:
 def test_width_depth_and_area_match_painted_lines(width, depth) -> None:
     scene = skin_scene(SIZE)
     truth_mm = paint_parallel_lines(scene, 2, 24.0, width, depth, angle_deg=30.0)
-    result = measure_wrinkles(scene.linear(), scene.everywhere(), mm_per_px=0.1)
+    result = measure_wrinkles(shadowed(scene), scene.everywhere(), mm_per_px=0.1)
     m = result.measures
     assert m["mean_width_mm"] == pytest.approx(width, rel=0.25)
     assert m["depth_proxy"] == pytest.approx(depth, rel=0.15)
@@ -65,7 +81,7 @@ def test_lines_shorter_than_3_mm_and_faint_lines_are_dropped() -> None:
     for y, x in grid_points(9, SIZE, 6.0):
         scene.line((y, x - 1.0), (y, x + 1.0), 0.8, 10.0)  # 2 mm long
     scene.line((37.0, 5.0), (37.0, 35.0), 0.8, 2.0)  # 2 L* deep: below the detector's floor
-    m = measure_wrinkles(scene.linear(), scene.everywhere(), mm_per_px=0.1).measures
+    m = measure_wrinkles(shadowed(scene), scene.everywhere(), mm_per_px=0.1).measures
     assert m["count"] == 0
     assert m["length_mm_per_cm2"] == 0
 
@@ -75,14 +91,14 @@ def test_spots_and_red_patches_are_not_wrinkles() -> None:
     for centre in grid_points(6, SIZE, 7.0):
         scene.disc(*centre, 1.5, (-10.0, 1.0, 3.0))
     scene.rect(5.0, 5.0, 20.0, 35.0, (0.0, 15.0, 0.0))
-    m = measure_wrinkles(scene.linear(), scene.everywhere(), mm_per_px=0.1).measures
+    m = measure_wrinkles(shadowed(scene), scene.everywhere(), mm_per_px=0.1).measures
     assert m["length_mm_per_cm2"] == 0
 
 
 def test_edge_of_a_large_dark_patch_is_not_a_wrinkle() -> None:
     scene = skin_scene(SIZE)
     scene.rect(0.0, 0.0, 40.0, 18.0, (-8.0, 0.0, 0.0))
-    m = measure_wrinkles(scene.linear(), scene.everywhere(), mm_per_px=0.1).measures
+    m = measure_wrinkles(shadowed(scene), scene.everywhere(), mm_per_px=0.1).measures
     assert m["length_mm_per_cm2"] < 0.5
 
 
@@ -94,10 +110,102 @@ def test_wrinkles_count_in_their_own_region() -> None:
     }
     for y in (5.0, 10.0, 15.0):
         scene.line((y, 5.0), (y, 35.0), 0.8, 8.0)
-    result = measure_wrinkles(scene.linear(), regions, mm_per_px=0.1)
+    result = measure_wrinkles(shadowed(scene), regions, mm_per_px=0.1)
     forehead = result.regions["forehead"]
     assert forehead["count"] == 3
     assert forehead["length_mm_per_cm2"] == pytest.approx(90.0 / 8.0, rel=0.2)
     assert result.regions["periorbital_left"]["count"] == 0
     assert result.regions["periorbital_left"]["length_mm_per_cm2"] == 0
     assert result.measures["length_mm_per_cm2"] == pytest.approx(90.0 / 16.0, rel=0.2)
+
+
+@pytest.mark.parametrize("width", [0.4, 0.6, 1.0, 1.5])
+@pytest.mark.parametrize("angle", [0.0, 30.0])
+def test_one_line_width_and_length(width, angle) -> None:
+    scene = skin_scene(SIZE)
+    truth_mm = paint_parallel_lines(scene, 1, 24.0, width, 10.0, angle)
+    result = measure_wrinkles(shadowed(scene), scene.everywhere(), mm_per_px=0.1)
+    m = result.measures
+    assert m["count"] == 1
+    assert m["mean_width_mm"] == pytest.approx(width, rel=0.2)
+    assert m["length_mm_per_cm2"] * AREA_CM2 == pytest.approx(truth_mm, rel=0.1)
+    assert result.method == "classical-v1"
+
+
+@pytest.mark.parametrize("diameter", [1.0, 2.0, 3.0])
+def test_round_spots_and_pores_are_not_wrinkles(diameter) -> None:
+    scene = skin_scene(SIZE)
+    for centre in grid_points(16, SIZE, 5.0):
+        scene.disc(*centre, diameter / 2, (-12.0, 0.0, 0.0))
+    scene.line((30.0, 5.0), (30.0, 35.0), 0.8, 8.0)  # one real wrinkle between them
+    m = measure_wrinkles(shadowed(scene), scene.everywhere(), mm_per_px=0.1).measures
+    assert m["count"] == 1
+    assert m["length_mm_per_cm2"] * AREA_CM2 == pytest.approx(30.0, rel=0.1)
+
+
+def oval_spots(size_mm: float) -> Scene:
+    """16 dark oval spots ``size_mm`` long and half as wide."""
+    scene = skin_scene(SIZE)
+    for y, x in grid_points(16, SIZE, 5.0):
+        scene.line((y, x - size_mm / 2), (y, x + size_mm / 2), size_mm / 2, 12.0)
+    return scene
+
+
+@pytest.mark.parametrize("size_mm", [2.0, 3.0])
+def test_shape_constraints_drop_oval_spots(size_mm, monkeypatch) -> None:
+    scene = oval_spots(size_mm)
+    m = measure_wrinkles(shadowed(scene), scene.everywhere(), mm_per_px=0.1).measures
+    assert m["count"] == 0
+    # The ridge filter alone does answer to them: it is the constraints that drop them.
+    monkeypatch.setattr(wrinkles, "WRINKLE_MIN_LENGTH_MM", 0.5)
+    monkeypatch.setattr(wrinkles, "WRINKLE_MIN_ELONGATION", 0.0)
+    monkeypatch.setattr(wrinkles, "WRINKLE_MAX_RESPONSE_CV", math.inf)
+    m = measure_wrinkles(shadowed(scene), scene.everywhere(), mm_per_px=0.1).measures
+    assert m["count"] == 16
+
+
+@pytest.mark.parametrize("size_mm", [2.0, 3.0])
+def test_either_shape_constraint_alone_drops_oval_spots(size_mm, monkeypatch) -> None:
+    scene = oval_spots(size_mm)
+    monkeypatch.setattr(wrinkles, "WRINKLE_MIN_LENGTH_MM", 0.5)
+    assert (
+        measure_wrinkles(shadowed(scene), scene.everywhere(), mm_per_px=0.1).measures["count"] == 0
+    )
+    monkeypatch.setattr(wrinkles, "WRINKLE_MIN_LENGTH_MM", 4.0)
+    monkeypatch.setattr(wrinkles, "WRINKLE_MIN_ELONGATION", 0.0)
+    monkeypatch.setattr(wrinkles, "WRINKLE_MAX_RESPONSE_CV", math.inf)
+    assert (
+        measure_wrinkles(shadowed(scene), scene.everywhere(), mm_per_px=0.1).measures["count"] == 0
+    )
+
+
+def test_a_bright_line_is_not_a_wrinkle() -> None:
+    scene = skin_scene(SIZE)
+    scene.line((20.0, 5.0), (20.0, 35.0), 0.8, -10.0)  # 10 L* lighter
+    m = measure_wrinkles(shadowed(scene), scene.everywhere(), mm_per_px=0.1).measures
+    assert m["length_mm_per_cm2"] == 0
+
+
+@pytest.mark.parametrize("tone", list(TONES))
+def test_the_same_shadow_is_found_on_every_tone(tone) -> None:
+    # A wrinkle darkens skin by a fraction of its lightness: 12 % of L* on each tone.
+    scene = skin_scene(SIZE, tone=tone)
+    depth = 0.12 * TONES[tone][0]
+    truth_mm = paint_parallel_lines(scene, 2, 24.0, 0.6, depth, 15.0)
+    m = measure_wrinkles(shadowed(scene), scene.everywhere(), mm_per_px=0.1).measures
+    assert m["count"] == 2
+    assert m["length_mm_per_cm2"] * AREA_CM2 == pytest.approx(truth_mm, rel=0.1)
+    # depth_proxy is expressed at L* 50: the painted L* depth scaled by (50 + 16) / (L* + 16).
+    lightness = TONES[tone][0]
+    expected = depth * (REFERENCE_L + 16.0) / (lightness + 16.0)
+    assert m["depth_proxy"] == pytest.approx(expected, rel=0.2)
+
+
+def test_the_map_is_binary_and_marks_the_line() -> None:
+    scene = skin_scene(SIZE)
+    scene.line((20.0, 5.0), (20.0, 35.0), 1.0, 8.0)
+    result = measure_wrinkles(shadowed(scene), scene.everywhere(), mm_per_px=0.1)
+    rows = np.flatnonzero(result.map.any(axis=1))
+    assert set(np.unique(result.map)) == {0.0, 1.0}
+    assert rows.min() >= 194
+    assert rows.max() <= 205
