@@ -95,7 +95,8 @@ SCORING_TABLE: dict[str, ConcernScoring] = {
                 at_100=2.5,
                 weight=0.5,
                 why="Mean dermal blood above the person's baseline, in volume-fraction points. "
-                "Plain skin reads about 0.1 (the baseline is a low percentile); +2.5 points over "
+                "Plain skin reads about 0.1 (the baseline is the mean of the lowest 40 % of the "
+                "skin); +2.5 points over "
                 "the skin assessed is intense, widespread erythema. Unlike a*, this reads the "
                 "same change alike on light and dark skin (docs/measures/redness.md).",
             ),

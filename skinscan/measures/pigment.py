@@ -38,6 +38,7 @@ __all__ = [
     "METHOD",
     "PIGMENT_KEYS",
     "SPOT_MIN_AREA_MM2",
+    "SPOT_NOISE_FACTOR",
     "SPOT_RELATIVE_MELANIN",
     "ita_category",
     "measure_pigment",
@@ -72,6 +73,12 @@ MELANIN_OUTLIER = 0.15
 SPOT_MIN_AREA_MM2 = 1.0
 #: Noise smoothing before thresholding (Gaussian σ, mm).
 SPOT_SMOOTH_MM = 0.2
+#: A spot's mean excess stands this many times the skin's fine-scale grain above its ring.
+SPOT_NOISE_FACTOR = 3.0
+#: The grain is what the excess holds finer than a spot's surround (Gaussian σ, mm).
+SPOT_SURROUND_MM = 1.0
+#: Width of the ring of skin a spot is compared with (mm).
+SPOT_RING_MM = 0.8
 #: Dark components no wider than this and at least LINE_ELONGATION times longer are lines
 #: (wrinkles, folds), not macules.
 LINE_MAX_WIDTH_MM = 2.0
@@ -139,8 +146,9 @@ def measure_pigment(
         - ``evenness_sd``: SD of L* after removing shading (σ 5 mm) and fine texture (σ 0.5 mm).
         - ``melanin_mean``: mean epidermal melanin volume fraction of the skin-colour separation,
           percent.
-        - ``melanin_variation``: robust SD of the melanin between the 0.5 mm and 5 mm scales,
-          divided by the person's mean melanin (a coefficient of variation, dimensionless).
+        - ``melanin_variation``: robust SD of the melanin (3 × 3 median) between the 0.5 mm and
+          5 mm scales, divided by the person's mean melanin (a coefficient of variation,
+          dimensionless).
 
         ``map`` is the melanin above the local skin's, ``max(m − local, 0)``, percentage points.
 
@@ -150,11 +158,18 @@ def measure_pigment(
     :mod:`skinscan.measures._separation`.
 
     Spots are connected (8-neighbour) components of ``m / local − 1 ≥ SPOT_RELATIVE_MELANIN``
-    after a σ = 0.2 mm smoothing of the melanin map ``m``, where ``local`` is its Gaussian
+    after a 3 × 3 median (isolated pixels the separation throws far off under sensor noise) and a
+    σ = 0.2 mm smoothing of the melanin map ``m``, where ``local`` is its Gaussian
     (σ = 5 mm) normalised-convolution mean over the skin, in two passes, the second leaving out
     pixels further than :data:`MELANIN_OUTLIER` (relative) from the first, and red skin
     (:func:`~skinscan.measures.redness.red_weight` above 0.5) left out of both;
-    components under :data:`SPOT_MIN_AREA_MM2` and thin elongated ones (wrinkles) are dropped.
+    components under :data:`SPOT_MIN_AREA_MM2` and thin elongated ones (wrinkles) are dropped,
+    and so are those whose mean excess stands less than ``max(SPOT_RELATIVE_MELANIN,``
+    :data:`SPOT_NOISE_FACTOR` ``× grain)`` above a 0.8 mm ring of skin around them. The grain is
+    the robust SD of the excess finer than σ = 1 mm over the skin below the spot threshold: on a
+    clean photo it is far below 0.12 and the ring test changes nothing; on a noisy or mottled one
+    it keeps the skin's own grain, which fades gradually into its surroundings, from reading as
+    spots, while a macule, which has an edge, stands out of its ring by its whole contrast.
     The same relative change of melanocyte activity gives the same relative excess on any skin
     tone; shadows, wrinkles and pores, which darken all channels alike, fall mostly into the
     shading of the separation (not near 12 % melanin, where melanin darkens almost greyly). The
@@ -189,10 +204,26 @@ def _local_melanin(ctx: SkinContext, melanin: NDArray[np.float32]) -> NDArray[np
     return masked_smooth(melanin, weight, sigma)
 
 
-def _spots(ctx: SkinContext, excess: NDArray[np.float32]) -> NDArray[np.int32]:
-    """Label image of the spots (0 = none, 1..n), line-like and small components removed.
+def _despeckle(melanin: NDArray[np.float32]) -> NDArray[np.float32]:
+    """3 × 3 median: removes isolated pixels that the separation throws far off (sensor noise)."""
+    return np.asarray(cv2.medianBlur(np.ascontiguousarray(melanin, np.float32), 3), np.float32)
 
-    ``excess`` is the relative melanin excess over the local skin, ``m / m_local − 1``.
+
+def _noise(ctx: SkinContext, excess: NDArray[np.float32]) -> float:
+    """Robust SD of the excess finer than a spot's surround: the grain a spot must stand out of."""
+    fine = excess - blur(excess, ctx.px(SPOT_SURROUND_MM))
+    # Skin below the spot threshold only, so that the spots themselves do not raise it.
+    plain = np.flatnonzero(ctx.skin.ravel() & (excess.ravel() < SPOT_RELATIVE_MELANIN))
+    if plain.size == 0:
+        return 0.0
+    return robust_sd(fine.ravel()[plain[:: max(1, plain.size // _VARIATION_SAMPLES)]])
+
+
+def _spots(ctx: SkinContext, excess: NDArray[np.float32], contrast: float) -> NDArray[np.int32]:
+    """Label image of the spots (0 = none, 1..n), line-like, small and faint components removed.
+
+    ``excess`` is the relative melanin excess over the local skin, ``m / m_local − 1``; a spot's
+    mean excess stands at least ``contrast`` above the skin just around it.
     """
     seed = (excess >= SPOT_RELATIVE_MELANIN) & ctx.skin
     count, seeds = cv2.connectedComponents(seed.astype(np.uint8), connectivity=8)
@@ -220,6 +251,18 @@ def _spots(ctx: SkinContext, excess: NDArray[np.float32]) -> NDArray[np.int32]:
             areas[ids] >= LINE_ELONGATION * width_px**2
         )
         ids = ids[~line]
+    if ids.size:
+        # Contrast with the skin in a ring just outside: a spot has an edge, the skin's own
+        # grain rises and falls gradually into its surroundings.
+        reach = max(1, round(ctx.px(SPOT_RING_MM)))
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1))
+        around = np.asarray(cv2.dilate(labels.astype(np.float32), kernel), dtype=np.int32)
+        ring = (around > 0) & (labels == 0) & ctx.skin
+        flat = excess.ravel()
+        inside = np.bincount(labels.ravel(), flat, count) / np.maximum(areas, 1)
+        ring_n = np.bincount(around[ring], minlength=count)
+        outside = np.bincount(around[ring], excess[ring], count) / np.maximum(ring_n, 1)
+        ids = ids[inside[ids] - outside[ids] >= contrast]
     relabel = np.zeros(count, dtype=np.int32)
     relabel[ids] = np.arange(1, ids.size + 1, dtype=np.int32)
     return np.asarray(relabel[labels], dtype=np.int32)
@@ -234,18 +277,20 @@ def pigment_from_context(ctx: SkinContext) -> ConcernResult:
     mottling = blur(ctx.detrended, ctx.px(EVENNESS_SMOOTH_MM)).ravel()
     melanin = context_separation(ctx).melanin
     m_flat = melanin.ravel()
-    local = _local_melanin(ctx, melanin)
+    clean = _despeckle(melanin)
+    local = _local_melanin(ctx, clean)
     floor = np.float32(_MELANIN_FLOOR)
     excess = np.asarray(
-        blur(melanin, ctx.px(SPOT_SMOOTH_MM)) / np.maximum(local, floor) - np.float32(1.0),
+        blur(clean, ctx.px(SPOT_SMOOTH_MM)) / np.maximum(local, floor) - np.float32(1.0),
         dtype=np.float32,
     )
-    unevenness = (blur(melanin, ctx.px(EVENNESS_SMOOTH_MM)) - local).ravel()
+    ring_contrast = max(SPOT_NOISE_FACTOR * _noise(ctx, excess), SPOT_RELATIVE_MELANIN)
+    unevenness = (blur(clean, ctx.px(EVENNESS_SMOOTH_MM)) - local).ravel()
     person_melanin = float(m_flat[ctx.union.indices].mean(dtype=np.float64))
     # A floor keeps the ratio finite on (unphysical) grey input with no melanin signature at all.
     person_melanin = max(person_melanin, _MELANIN_FLOOR)
 
-    labels = _spots(ctx, excess)
+    labels = _spots(ctx, excess, ring_contrast)
     n_spots = int(labels.max())
     pixels = np.flatnonzero(labels)
     which = labels.ravel()[pixels]

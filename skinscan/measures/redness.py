@@ -10,6 +10,7 @@ redness. Hemoglobin comes from the skin-colour separation shared with pigment
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from collections.abc import Mapping
 
@@ -27,13 +28,14 @@ from skinscan.measures._common import (
 from skinscan.measures._separation import context_separation
 
 __all__ = [
-    "BASELINE_PERCENTILE",
+    "BASELINE_FRACTION",
     "METHOD",
     "REDNESS_KEYS",
     "RED_DELTA_A_STAR",
     "RED_DELTA_HEMOGLOBIN",
     "RED_RAMP_HEMOGLOBIN",
     "hemoglobin_baseline",
+    "lower_mean",
     "measure_redness",
     "red_weight",
     "redness_from_context",
@@ -50,8 +52,9 @@ REDNESS_KEYS = (
     "delta_hemoglobin",
 )
 METHOD = "classical-v1"
-#: Percentile of all skin pixels' a* (and hemoglobin) taken as the person's baseline skin.
-BASELINE_PERCENTILE = 25.0
+#: The person's baseline skin is the mean of this lowest fraction of all skin pixels' a* (and
+#: smoothed hemoglobin), see :func:`lower_mean`.
+BASELINE_FRACTION = 0.4
 #: Kept for reference: the a* step of visible erythema on light skin.
 RED_DELTA_A_STAR = 6.0
 #: Skin counts as red where its dermal blood exceeds the person's baseline by this much
@@ -83,15 +86,39 @@ def smooth_hemoglobin(ctx: SkinContext) -> NDArray[np.float32]:
     return cached
 
 
-def hemoglobin_baseline(ctx: SkinContext) -> float:
-    """The person's baseline hemoglobin: :data:`BASELINE_PERCENTILE` of all skin pixels.
+def lower_mean(values: NDArray[np.floating], fraction: float, *, resolution: float) -> float:
+    """Mean of the lowest ``fraction`` (0..1) of ``values``: the baseline estimator.
 
-    Computed once per context (pigment uses it to leave red skin out of its local melanin).
+    By histogram, as :func:`~skinscan.measures._common.quantile`: the values are counted into bins
+    of width ``resolution`` and the bins up to the one holding the ``fraction``-quantile are
+    averaged at their centres (to within ``resolution / 2``, at the cost of one quantile).
+
+    The separation clips blood at 0, so a tenth or more of a face's smoothed blood map can sit at
+    0, with few pixels just above: a low percentile lies on that thin stretch and moves with the
+    share of clipped pixels, which sensor noise and exposure change between captures; the mean of
+    the lower part averages over it and follows the skin as a whole.
+    """
+    if values.size == 0:
+        return math.nan
+    low = float(values.min())
+    bins = ((values - np.float32(low)) * np.float32(1.0 / resolution)).astype(np.int32)
+    counts = np.bincount(bins)
+    cumulative = np.cumsum(counts)
+    k = min(int(np.searchsorted(cumulative, fraction * values.size)), counts.size - 1)
+    centres = low + (np.arange(k + 1, dtype=np.float64) + 0.5) * resolution
+    return float(counts[: k + 1] @ centres / cumulative[k])
+
+
+def hemoglobin_baseline(ctx: SkinContext) -> float:
+    """The person's baseline hemoglobin: the :func:`lower_mean` of the smoothed hemoglobin.
+
+    The mean of the lowest :data:`BASELINE_FRACTION` of all skin pixels; computed once per context
+    (pigment uses it to leave red skin out of its local melanin).
     """
     cached: float | None = ctx.__dict__.get("_hemoglobin_baseline")
     if cached is None:
         hemoglobin = smooth_hemoglobin(ctx).ravel()[ctx.union.indices]
-        cached = quantile(hemoglobin, BASELINE_PERCENTILE / 100, resolution=_HEMOGLOBIN_RESOLUTION)
+        cached = lower_mean(hemoglobin, BASELINE_FRACTION, resolution=_HEMOGLOBIN_RESOLUTION)
         ctx.__dict__["_hemoglobin_baseline"] = cached
     return cached
 
@@ -158,12 +185,13 @@ def measure_redness(
     broader than a reflectance meter's, so values are comparable between photos of this pipeline
     but not numerically equal to a meter's.
 
-    The baselines are the :data:`BASELINE_PERCENTILE` th percentile of a* (of the smoothed
-    hemoglobin) over *all* skin pixels, the
-    same for every region: a percentile below the median stays on uninvolved skin while up to
-    about three quarters of the skin is red, and using the person-wide value lets a wholly red
-    cheek read as red rather than as its own baseline. Uniform redness of the whole face cannot
-    be told from constitutive colour in one photo; comparing visits catches it.
+    The baselines are the mean of the lowest :data:`BASELINE_FRACTION` of a* (of the smoothed
+    hemoglobin) over *all* skin pixels (:func:`lower_mean`), the same for every region: the lowest
+    40 % stays on uninvolved skin while up to 60 % of the skin is red, and using the person-wide
+    value lets a wholly red cheek read as red rather than as its own baseline. A mean of the lower
+    part rather than a single low percentile keeps the baseline, and with it ``red_area_pct`` and
+    ``delta_hemoglobin``, steady between re-captures of the same face. Uniform redness of the
+    whole face cannot be told from constitutive colour in one photo; comparing visits catches it.
 
     Examples
     --------
@@ -181,7 +209,7 @@ def redness_from_context(ctx: SkinContext) -> ConcernResult:
     a_flat = ctx.lab[..., 1].ravel()
     rgb = np.maximum(ctx.linear, _REFLECTANCE_FLOOR)
     erythema = (100.0 * np.log10(rgb[..., 0] / rgb[..., 1])).ravel()
-    baseline_a = quantile(a_flat[ctx.union.indices], BASELINE_PERCENTILE / 100, resolution=0.01)
+    baseline_a = lower_mean(a_flat[ctx.union.indices], BASELINE_FRACTION, resolution=0.01)
     hemoglobin = context_separation(ctx).hemoglobin
     h_flat = hemoglobin.ravel()
     baseline_h = hemoglobin_baseline(ctx)

@@ -28,7 +28,7 @@ from skinscan.measures._common import (
     prepare,
 )
 from skinscan.measures._relief import shadow_contrast, tone_normalised_relief
-from skinscan.measures._ridge import valley_response
+from skinscan.measures._ridge import noise_level, valley_response
 
 __all__ = [
     "EDGE_KAPPA",
@@ -38,11 +38,15 @@ __all__ = [
     "RIDGE_HIGH",
     "RIDGE_LOW",
     "RIDGE_SIGMAS_MM",
+    "WRINKLE_FULL_LENGTH_RATIO",
     "WRINKLE_KEYS",
     "WRINKLE_MAX_RESPONSE_CV",
     "WRINKLE_METHOD",
     "WRINKLE_MIN_ELONGATION",
     "WRINKLE_MIN_LENGTH_MM",
+    "WRINKLE_WEIGHT_NOISE",
+    "WRINKLE_WEIGHT_SPAN",
+    "WRINKLE_WEIGHT_ZERO",
     "measure_wrinkles",
     "wrinkles_from_context",
 ]
@@ -60,17 +64,30 @@ RIDGE_HIGH = 2.5
 RIDGE_LOW = 1.5
 #: Centre lines shorter than this are texture, not wrinkles.
 WRINKLE_MIN_LENGTH_MM = 4.0
+#: Soft weighting of each kept line in the length, area and depth. A line whose mean response
+#: along its centre line (% of the local L*) is at most ``z = max(WRINKLE_WEIGHT_ZERO,
+#: WRINKLE_WEIGHT_NOISE × noise)`` counts for nothing, one at ``z + WRINKLE_WEIGHT_SPAN`` or more in
+#: full, and one in between in proportion; ``noise`` is this photo's noise level of the response
+#: on the skin (:func:`skinscan.measures._ridge.noise_level`, the 75 % quantile), so that on a
+#: noisy photo (sensor noise, an enlarged image) the chance alignments of noise that hysteresis
+#: joins into lines count as little as on a clean one. A line as long as WRINKLE_MIN_LENGTH_MM
+#: counts for nothing either, and one WRINKLE_FULL_LENGTH_RATIO times as long in full. A marginal
+#: line, which hysteresis finds on one photo and not on the next, thus moves the measures little.
+WRINKLE_WEIGHT_ZERO = 1.0
+WRINKLE_WEIGHT_NOISE = 3.4
+WRINKLE_WEIGHT_SPAN = 1.0
+WRINKLE_FULL_LENGTH_RATIO = 1.5
 #: Least elongation ``extent² / area`` of a detection (extent: bounding-box diagonal; area: holes
 #: filled): a line of length L and width w has ≈ L / w, a disc or a ring 2.5.
 WRINKLE_MIN_ELONGATION = 5.0
 #: Most a detection's ridge response may vary along its centre line (SD / mean): a fold darkens
 #: evenly along its length, whereas a chain of pores or the fine relief between them, which the
 #: hysteresis can join into a line, answers strongly on each pore and weakly between them.
-WRINKLE_MAX_RESPONSE_CV = 0.3
+WRINKLE_MAX_RESPONSE_CV = 0.4
 #: A centre line at least this long (mm) is a network of crossing folds, whose junctions and
 #: differing depths spread the response more: it may vary by up to NETWORK_MAX_RESPONSE_CV.
 NETWORK_MIN_LENGTH_MM = 40.0
-NETWORK_MAX_RESPONSE_CV = 0.35
+NETWORK_MAX_RESPONSE_CV = 0.45
 #: Black top-hat element (square side, mm): fills valleys narrower than this in any direction.
 TOPHAT_SIDE_MM = 3.0
 #: Furthest a wrinkle pixel may lie from its centre line (mm): widths up to twice this.
@@ -105,12 +122,13 @@ def measure_wrinkles(
     ConcernResult
         ``concern="wrinkles"``, ``method="classical-v1"``; ``measures`` (and each region) hold:
 
-        - ``length_mm_per_cm2``: centre-line length (mm) per cm² of skin.
-        - ``area_pct``: % of skin inside wrinkles (full width at half depth).
-        - ``count``: wrinkles with more than half their centre line in the region.
+        - ``length_mm_per_cm2``: centre-line length (mm) per cm² of skin, each wrinkle weighted
+          (see Notes).
+        - ``area_pct``: % of skin inside wrinkles (full width at half depth), weighted alike.
+        - ``count``: wrinkles with more than half their centre line in the region (unweighted).
         - ``mean_width_mm``: wrinkle area / centre-line length (0 without wrinkles).
         - ``depth_proxy``: mean black top-hat depth on the centre lines, L* units at a reference
-          lightness of L* 50 (tone-normalised; 0 without).
+          lightness of L* 50 (tone-normalised; 0 without), weighted by the weighted length.
 
         ``map`` is the binary wrinkle mask (0.0 or 1.0).
 
@@ -129,12 +147,18 @@ def measure_wrinkles(
     centre line is shorter than :data:`WRINKLE_MIN_LENGTH_MM` or whose elongation is below
     :data:`WRINKLE_MIN_ELONGATION` (round spots, pores and the rims of strong spots), or whose
     response varies along its centre line by more than :data:`WRINKLE_MAX_RESPONSE_CV` of its mean
-    (chains of pores). Length is
-    the 8-connected polyline through the skeleton (1 per straight step, √2 per diagonal step):
-    exact at 0°, 45° and 90°, at most 8 % long in between; thinning erodes each end by about half
-    the width. Wrinkle pixels are those within :data:`MAX_HALF_WIDTH_MM` (a square neighbourhood)
-    of a centre line whose black top-hat depth is at least half the centre line's depth there, so
-    the width is a full width at half depth. Method and validation: ``docs/measures/wrinkles.md``.
+    (chains of pores). Each kept wrinkle then has a weight in [0, 1] in the length, area and
+    depth: how far its mean response along the centre line exceeds a level set by this photo's
+    noise (:data:`WRINKLE_WEIGHT_ZERO`, :data:`WRINKLE_WEIGHT_NOISE`, :data:`WRINKLE_WEIGHT_SPAN`)
+    times how far its length exceeds :data:`WRINKLE_MIN_LENGTH_MM`
+    (:data:`WRINKLE_FULL_LENGTH_RATIO`), so that a marginal line that one photo finds and the next
+    misses moves the measures little; clear wrinkles count in full. The map shows every kept
+    wrinkle. Length is the 8-connected polyline through the skeleton (1 per straight step, √2 per
+    diagonal step): exact at 0°, 45° and 90°, at most 8 % long in between; thinning erodes each
+    end by about half the width. Wrinkle pixels are those within :data:`MAX_HALF_WIDTH_MM` (a
+    square neighbourhood) of a centre line whose black top-hat depth is at least half the centre
+    line's depth there, so the width is a full width at half depth.
+    Method and validation: ``docs/measures/wrinkles.md``.
     """
     return wrinkles_from_context(prepare(linear_rgb, regions, mm_per_px=mm_per_px))
 
@@ -143,11 +167,13 @@ def measure_wrinkles(
 BORDER_MM = 1.5
 
 
-def _ridge_map(ctx: SkinContext) -> FloatArray:
-    """The ridge response on the working grid (% of the local L*), 0 off skin.
+def _ridge_map(ctx: SkinContext) -> tuple[FloatArray, float]:
+    """The ridge response on the working grid (% of the local L*), 0 off skin, and its noise level.
 
     The filter runs on the Weber contrast ``100 (L* − shading) / shading``: a wrinkle is a
     shadow, which darkens skin by a fraction of its lightness, so one threshold serves every tone.
+    The noise level is :func:`~skinscan.measures._ridge.noise_level` of the response on the skin
+    at least BORDER_MM inside its edge.
     """
     sigmas = [max(ctx.px(sigma_mm), _MIN_SIGMA_PX) for sigma_mm in RIDGE_SIGMAS_MM]
     # The shadow's relative change of L* + 16 (melanin removed; see shadow_contrast), expressed
@@ -156,28 +182,34 @@ def _ridge_map(ctx: SkinContext) -> FloatArray:
         ctx.shading, np.float32(_MIN_SHADING_L)
     )
     contrast = np.asarray(shadow_contrast(ctx) * (np.float32(100.0) * gain), dtype=np.float32)
-    response = valley_response(
-        contrast, sigmas, beta=RIDGE_BETA, edge_kappa=EDGE_KAPPA, min_grid_sigma=_GRID_SIGMA_PX
-    )
     # Where skin meets hair, eyes, lips or the jaw's edge, the boundary's own shadow reads as a
     # valley running along it. A wrinkle is a fold inside skin: its centre line must lie at least
     # BORDER_MM inside. (The frame's edge is not such a boundary: cv2.erode leaves it alone.)
     reach = 2 * round(ctx.px(BORDER_MM)) + 1
     inner = cv2.erode(
         ctx.skin.view(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (reach, reach))
+    ).view(bool)
+    response = valley_response(
+        contrast,
+        sigmas,
+        beta=RIDGE_BETA,
+        edge_kappa=EDGE_KAPPA,
+        min_grid_sigma=_GRID_SIGMA_PX,
     )
-    response[inner == 0] = 0.0
-    return response
+    response[~inner] = 0.0
+    return response, noise_level(response, inner)
 
 
 class _Lines(NamedTuple):
-    """Kept centre lines as flat indices into the working grid, with their wrinkle (1..n) and each
-    pixel's share of its line's length (px)."""
+    """Kept centre lines as flat indices into the working grid, with their wrinkle (1..n), each
+    pixel's share of its line's length (px) and each wrinkle's weight in [0, 1] (index 0 unused;
+    see :data:`WRINKLE_WEIGHT_FULL`)."""
 
     pixels: NDArray[np.intp]
     which: NDArray[np.intp]
     steps: FloatArray
     n: int
+    weight: FloatArray
 
 
 class Stats(NamedTuple):
@@ -258,7 +290,11 @@ def _filled_area(shape: NDArray[np.bool_]) -> int:
 
 
 def _centre_lines(
-    candidate: NDArray[np.uint8], stats: Stats, mm_per_px: float, response: FloatArray
+    candidate: NDArray[np.uint8],
+    stats: Stats,
+    mm_per_px: float,
+    response: FloatArray,
+    noise: float = 0.0,
 ) -> _Lines:
     """Thin the candidates (Zhang & Suen 1984) and keep the lines that pass the shape constraints.
 
@@ -269,11 +305,13 @@ def _centre_lines(
     and so has the ring that a strong round spot can leave around its rim, whose centre line is
     long for its own area but not for the disc it encloses. The ridge ``response`` along the
     centre line must also be even: its SD at most :data:`WRINKLE_MAX_RESPONSE_CV` times its mean
-    (:data:`NETWORK_MAX_RESPONSE_CV` for lines of :data:`NETWORK_MIN_LENGTH_MM` or more).
+    (:data:`NETWORK_MAX_RESPONSE_CV` for lines of :data:`NETWORK_MIN_LENGTH_MM` or more). Each
+    kept line's weight follows its mean response relative to ``noise`` (the photo's noise level
+    of the response) and its length; see :data:`WRINKLE_WEIGHT_ZERO`.
     """
     empty = np.zeros(0, dtype=np.intp)
     if stats.kept.size == 0:
-        return _Lines(empty, empty, np.zeros(0, np.float32), 0)
+        return _Lines(empty, empty, np.zeros(0, np.float32), 0, np.zeros(1, np.float32))
     # Thinning peels one pixel layer per pass over its whole input, so each component is thinned
     # in its own bounding box: the cost follows the candidates, not the image.
     width = candidate.shape[1]
@@ -313,13 +351,19 @@ def _centre_lines(
     relabel[keep] = np.arange(1, int(keep.sum()) + 1)
     which = relabel[component]
     kept = which > 0
-    return _Lines(pixels[kept], which[kept], steps[kept], int(keep.sum()))
+    zero = max(WRINKLE_WEIGHT_ZERO, WRINKLE_WEIGHT_NOISE * noise)
+    strength = (mean - zero) / WRINKLE_WEIGHT_SPAN
+    longer = (lengths * mm_per_px / WRINKLE_MIN_LENGTH_MM - 1.0) / (WRINKLE_FULL_LENGTH_RATIO - 1.0)
+    weight = np.clip(strength, 0.0, 1.0) * np.clip(longer, 0.0, 1.0)
+    line_weight = np.concatenate([[0.0], weight[keep]]).astype(np.float32)
+    return _Lines(pixels[kept], which[kept], steps[kept], int(keep.sum()), line_weight)
 
 
 def _wrinkle_mask(
     ctx: SkinContext, detrended: FloatArray, lines: _Lines
-) -> tuple[NDArray[np.bool_], FloatArray]:
-    """Wrinkle pixels (full width at half depth) and the black top-hat depth on the centre lines.
+) -> tuple[NDArray[np.bool_], FloatArray, FloatArray]:
+    """Wrinkle pixels (full width at half depth), the black top-hat depth on the centre lines and
+    the weight of each wrinkle pixel (in :func:`numpy.flatnonzero` order of the mask).
 
     A pixel belongs to a wrinkle when it lies within :data:`MAX_HALF_WIDTH_MM` (a square
     neighbourhood) of a centre line and its top-hat depth is at least half the deepest centre-line
@@ -328,7 +372,7 @@ def _wrinkle_mask(
     shape = detrended.shape
     wrinkle = np.zeros(shape, dtype=bool)
     if lines.n == 0:
-        return wrinkle, np.zeros(0, dtype=np.float32)
+        return wrinkle, np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.float32)
     centre = np.zeros(shape, dtype=bool)
     centre.ravel()[lines.pixels] = True
     side = max(3, 2 * round(ctx.px(TOPHAT_SIDE_MM) / 2) + 1)
@@ -344,7 +388,14 @@ def _wrinkle_mask(
     wrinkle[box] = (near > 0) & (depth >= 0.5 * near) & ctx.skin[box]
     full_depth = np.zeros(shape, dtype=np.float32)
     full_depth[box] = depth
-    return wrinkle, full_depth.ravel()[lines.pixels]
+    # Each wrinkle pixel takes the largest weight of the centre lines near it.
+    weights = np.zeros(shape, dtype=np.float32)
+    weights.ravel()[lines.pixels] = lines.weight[lines.which]
+    weights[box] = cv2.dilate(
+        weights[box], cv2.getStructuringElement(cv2.MORPH_RECT, (reach, reach))
+    )
+    wrinkle_pixels = np.flatnonzero(wrinkle)
+    return wrinkle, full_depth.ravel()[lines.pixels], weights.ravel()[wrinkle_pixels]
 
 
 def wrinkles_from_context(ctx: SkinContext) -> ConcernResult:
@@ -353,23 +404,32 @@ def wrinkles_from_context(ctx: SkinContext) -> ConcernResult:
     # Depth as shadow contrast at a reference lightness: the same fold reads the same on every
     # skin tone (see tone_normalised_relief).
     detrended = tone_normalised_relief(ctx)
-    response = _ridge_map(ctx)
+    response, noise = _ridge_map(ctx)
     candidate, stats = _candidates(response, ctx.px(WRINKLE_MIN_LENGTH_MM))
-    lines = _centre_lines(candidate, stats, ctx.mm_per_px, response)
-    wrinkle, line_depth = _wrinkle_mask(ctx, detrended, lines)
+    lines = _centre_lines(candidate, stats, ctx.mm_per_px, response, noise)
+    wrinkle, line_depth, pixel_weight = _wrinkle_mask(ctx, detrended, lines)
     wrinkle_pixels = np.flatnonzero(wrinkle)
     sizes = np.bincount(lines.which, minlength=lines.n + 1)
+    # Each centre-line pixel's weighted share of its line's length (px).
+    weighted_steps = (lines.steps * lines.weight[lines.which]).astype(np.float64)
 
     def reduce(region: Region) -> dict[str, float]:
         on_line = region.contains(lines.pixels)
-        length_mm = float(lines.steps[on_line].sum(dtype=np.float64)) * ctx.mm_per_px
-        area_mm2 = int(region.contains(wrinkle_pixels).sum()) * ctx.mm_per_px**2
+        line_steps = weighted_steps[on_line]
+        length_px = float(line_steps.sum())
+        length_mm = length_px * ctx.mm_per_px
+        area_mm2 = (
+            float(pixel_weight[region.contains(wrinkle_pixels)].sum(dtype=np.float64))
+            * ctx.mm_per_px**2
+        )
         return {
             "length_mm_per_cm2": length_mm / ctx.area_cm2(region),
             "area_pct": 100.0 * area_mm2 / (ctx.area_cm2(region) * 100.0),
             "count": float(components_in(lines.which, sizes, on_line).sum()),
             "mean_width_mm": area_mm2 / length_mm if length_mm > 0 else 0.0,
-            "depth_proxy": float(line_depth[on_line].mean()) if on_line.any() else 0.0,
+            "depth_proxy": (
+                float(np.dot(line_steps, line_depth[on_line]) / length_px) if length_px > 0 else 0.0
+            ),
         }
 
     result = ctx.result("wrinkles", reduce, wrinkle.astype(np.float32), started=start, nearest=True)

@@ -199,3 +199,26 @@ def test_melanin_variation_is_relative_mottling_on_every_tone() -> None:
     assert table[0].max() < 0.2 * table[1].min(), table
     # The same relative mottling reads within 10 % on light, intermediate and dark skin.
     assert np.all(np.ptp(table[1:], axis=1) <= 0.1 * table[1:].mean(axis=1)), table
+
+
+# --- A coarse, noisy photo: 0.28 mm/px, sensor noise and the skin's own mm-scale grain -------
+
+
+def _grainy(count: int, seed: int):
+    size, mm_per_px, radius = (48.0, 48.0), 0.28, 2.0
+    scene = skin_scene(size, mm_per_px=mm_per_px, noise=3.0, seed=seed)
+    scene.texture(1.5, grain_mm=1.0)  # blotches a few mm across, 1.5 L* SD, no edges
+    for centre in grid_points(count, size, 8.0):
+        scene.disc(*centre, radius, (-10.0, 1.0, 3.0))
+    m = measure_pigment(scene.linear(), scene.everywhere(), mm_per_px=mm_per_px).measures
+    return m, 100 * count * math.pi * radius**2 / (size[0] * size[1])
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_skin_grain_on_a_coarse_noisy_photo_is_not_spots(seed) -> None:
+    plain, _ = _grainy(0, seed)
+    spotted, truth_pct = _grainy(5, seed)
+    # Without the ring test the grain alone reads as ~40 spots over ~2.7 % of the skin.
+    assert plain["spot_area_pct"] < 0.25 * truth_pct
+    assert spotted["spot_area_pct"] == pytest.approx(truth_pct, rel=0.15)
+    assert 5 <= spotted["spot_count"] <= 7

@@ -8,7 +8,7 @@ from synth import TONES, skin_scene
 
 from skinscan.colour_space import lab_to_linear_srgb
 from skinscan.measures import measure_pigment, measure_redness
-from skinscan.measures.redness import RED_DELTA_HEMOGLOBIN
+from skinscan.measures.redness import RED_DELTA_HEMOGLOBIN, lower_mean
 from skinscan.scoring import score
 
 SIZE = (30.0, 30.0)
@@ -73,11 +73,19 @@ def test_red_patch_inside_one_region_raises_that_region_only() -> None:
 
 
 def test_baseline_is_the_persons_skin_not_the_patch() -> None:
-    # Most of the skin red: the 25th-percentile baseline still sits on the uninvolved skin.
+    # Most of the skin red: the mean of the lowest 40 % still sits on the uninvolved skin.
     scene = skin_scene(SIZE)
     scene.rect(0.0, 0.0, SIZE[0] * 0.6, SIZE[1], (0.0, 10.0, 0.0))
     m = measure_redness(scene.linear(), scene.everywhere(), mm_per_px=0.1).measures
     assert m["red_area_pct"] == pytest.approx(60.0, abs=2.0)
+
+
+def test_lower_mean_is_the_mean_of_the_lowest_fraction() -> None:
+    values = np.arange(1000, dtype=np.float32) / 100  # 0.00 … 9.99
+    assert lower_mean(values, 0.4, resolution=0.01) == pytest.approx(values[:400].mean(), abs=0.01)
+    constant = np.full(50, 3.0, np.float32)
+    assert lower_mean(constant, 0.4, resolution=0.01) == pytest.approx(3.0, abs=0.005)
+    assert np.isnan(lower_mean(np.zeros(0, np.float32), 0.4, resolution=0.01))
 
 
 def test_lighter_redder_colour_raises_a_star_and_erythema_index() -> None:

@@ -14,6 +14,7 @@ from skinscan.measures._ridge import (
     benchmark_frangi,
     frangi_fast,
     hessian,
+    noise_level,
     valley_response,
 )
 
@@ -183,3 +184,21 @@ def test_rotated_line_image_is_a_rotation() -> None:
     # The helper itself: rotating by 90° equals transposing (guards the rotation test).
     a, b = line_image(101, 0.0), line_image(101, 90.0)
     assert np.allclose(np.asarray(cv2.transpose(a)), b, atol=1e-5)
+
+
+def test_noise_level_is_the_upper_quartile_inside_the_mask() -> None:
+    response = np.arange(100, dtype=np.float32).reshape(10, 10)
+    mask = np.zeros((10, 10), bool)
+    mask[:5] = True
+    assert noise_level(response, mask) == pytest.approx(np.quantile(np.arange(50.0), 0.75))
+    assert noise_level(response, np.zeros((10, 10), bool)) == 0.0
+
+
+def test_noise_level_grows_with_the_noise() -> None:
+    rng = np.random.default_rng(0)
+    mask = np.ones((128, 128), bool)
+    levels = [
+        noise_level(valley_response(rng.normal(0.0, s, (128, 128)).astype(np.float32), [1.5]), mask)
+        for s in (1.0, 2.0)
+    ]
+    assert levels[1] == pytest.approx(2.0 * levels[0], rel=0.1)

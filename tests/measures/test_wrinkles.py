@@ -209,3 +209,64 @@ def test_the_map_is_binary_and_marks_the_line() -> None:
     assert set(np.unique(result.map)) == {0.0, 1.0}
     assert rows.min() >= 194
     assert rows.max() <= 205
+
+
+def _line_weight(response_value: float, length_mm: float, noise: float = 0.0) -> float:
+    """Weight of one straight horizontal line of constant ridge response (0.1 mm/px)."""
+    mm_per_px = 0.1
+    response = np.zeros((60, 200), np.float32)
+    length_px = round(length_mm / mm_per_px)
+    response[29:32, 20 : 20 + length_px] = response_value
+    candidate, stats = wrinkles._candidates(response, wrinkles.WRINKLE_MIN_LENGTH_MM / mm_per_px)
+    lines = wrinkles._centre_lines(candidate, stats, mm_per_px, response, noise)
+    assert lines.n == 1
+    return float(lines.weight[1])
+
+
+def test_a_strong_long_line_counts_in_full() -> None:
+    assert _line_weight(wrinkles.RIDGE_HIGH + 2.0, 10.0) == pytest.approx(1.0)
+
+
+def test_a_marginal_line_counts_in_part() -> None:
+    zero, span = wrinkles.WRINKLE_WEIGHT_ZERO, wrinkles.WRINKLE_WEIGHT_SPAN
+    value = max(zero + 0.5 * span, wrinkles.RIDGE_HIGH)
+    expected = min(1.0, (value - zero) / span)
+    assert _line_weight(value, 10.0) == pytest.approx(expected, abs=0.02)
+    # Hysteresis keeps a line whose mean response is just above the least weight: it counts
+    # for little, so whether it is found moves the length little.
+    assert _line_weight(wrinkles.RIDGE_HIGH, 10.0) <= 1.0
+
+
+def test_a_line_near_the_least_length_counts_in_part() -> None:
+    shortest = wrinkles.WRINKLE_MIN_LENGTH_MM
+    full = shortest * wrinkles.WRINKLE_FULL_LENGTH_RATIO
+    halfway = _line_weight(wrinkles.RIDGE_HIGH + 2.0, 0.5 * (shortest + full) + 0.1)
+    assert 0.25 < halfway < 0.9
+    assert _line_weight(wrinkles.RIDGE_HIGH + 2.0, full + 0.5) == pytest.approx(1.0)
+
+
+def test_noise_raises_the_response_a_line_needs_to_count() -> None:
+    value = wrinkles.RIDGE_HIGH + 2.0
+    assert _line_weight(value, 10.0, noise=0.0) == pytest.approx(1.0)
+    zero = value / wrinkles.WRINKLE_WEIGHT_NOISE
+    assert _line_weight(value, 10.0, noise=zero) == pytest.approx(0.0)
+    half = (value - 0.5 * wrinkles.WRINKLE_WEIGHT_SPAN) / wrinkles.WRINKLE_WEIGHT_NOISE
+    assert _line_weight(value, 10.0, noise=half) == pytest.approx(0.5, abs=0.02)
+
+
+def test_noise_level_follows_the_photo_and_spares_real_lines() -> None:
+    from skinscan.measures._common import prepare
+
+    rng = np.random.default_rng(3)
+    scene = skin_scene(SIZE)
+    truth_mm = paint_parallel_lines(scene, 2, 24.0, 0.8, 8.0, angle_deg=10.0)
+    clean = shadowed(scene)
+    noisy = np.clip(clean * (1.0 + rng.normal(0.0, 0.06, clean.shape[:2]))[..., None], 0.0, 1.0)
+    noisy = noisy.astype(np.float32)
+    levels = [
+        wrinkles._ridge_map(prepare(image, scene.everywhere(), mm_per_px=0.1))[1]
+        for image in (clean, noisy)
+    ]
+    assert 0.0 < levels[0] < levels[1]
+    m = measure_wrinkles(noisy, scene.everywhere(), mm_per_px=0.1).measures
+    assert m["length_mm_per_cm2"] * AREA_CM2 == pytest.approx(truth_mm, rel=0.2)
