@@ -14,6 +14,7 @@ import math
 import time
 from collections.abc import Mapping
 
+import cv2
 import numpy as np
 from numpy.typing import NDArray
 
@@ -33,7 +34,10 @@ __all__ = [
     "REDNESS_KEYS",
     "RED_DELTA_A_STAR",
     "RED_DELTA_HEMOGLOBIN",
+    "RED_DETAIL_MM",
     "RED_RAMP_HEMOGLOBIN",
+    "band_limit",
+    "fine_hemoglobin",
     "hemoglobin_baseline",
     "lower_mean",
     "measure_redness",
@@ -68,22 +72,71 @@ RED_DELTA_HEMOGLOBIN = 1.0
 RED_RAMP_HEMOGLOBIN = 0.5
 #: Gaussian σ (mm) of the hemoglobin map before the red threshold.
 RED_SMOOTH_MM = 0.2
+#: Width (mm) below which a dip or a bump of the blood map is not read as blood: morphological
+#: closings and openings with a disc this wide (:func:`band_limit`). Erythema is smooth at the
+#: millimetre scale; wrinkle and pore shadows are 0.3–1.2 mm wide and, on dark skin where blood
+#: changes the colour little, the separation reads part of a shadow's grey darkening as blood.
+RED_DETAIL_MM = 1.5
 _REFLECTANCE_FLOOR = 1e-4
 _HEMOGLOBIN_RESOLUTION = 0.01
 
 
-def smooth_hemoglobin(ctx: SkinContext) -> NDArray[np.float32]:
-    """The hemoglobin map smoothed by :data:`RED_SMOOTH_MM` (computed once per context).
+def fine_hemoglobin(ctx: SkinContext) -> NDArray[np.float32]:
+    """The hemoglobin map smoothed by :data:`RED_SMOOTH_MM` only (computed once per context).
 
     Per-pixel noise (sensor, JPEG) is amplified by the separation where the pigments change
-    the colour little (dark skin); redness has no detail below 0.2 mm, so the threshold, the
-    baseline and the map use this map.
+    the colour little (dark skin); redness has no detail below 0.2 mm.
+    """
+    cached: NDArray[np.float32] | None = ctx.__dict__.get("_fine_hemoglobin")
+    if cached is None:
+        cached = blur(context_separation(ctx).hemoglobin, ctx.px(RED_SMOOTH_MM))
+        ctx.__dict__["_fine_hemoglobin"] = cached
+    return cached
+
+
+def smooth_hemoglobin(ctx: SkinContext) -> NDArray[np.float32]:
+    """The :func:`fine_hemoglobin` map band-limited at :data:`RED_DETAIL_MM` (cached per context).
+
+    Narrow shadows (wrinkles, pores, fine relief) leave dips and bumps in the blood map, most of
+    all on dark skin: a dip pulls the person's baseline down, so the rest of the skin reads as
+    red, and the bump beside it reads as red itself. :func:`band_limit` with a disc
+    :data:`RED_DETAIL_MM` wide removes every dip and bump narrower than that and keeps erythema,
+    which is wider. The redness threshold, its baseline and the map use this map.
     """
     cached: NDArray[np.float32] | None = ctx.__dict__.get("_smooth_hemoglobin")
     if cached is None:
-        cached = blur(context_separation(ctx).hemoglobin, ctx.px(RED_SMOOTH_MM))
+        cached = band_limit(fine_hemoglobin(ctx), ctx.px(RED_DETAIL_MM))
         ctx.__dict__["_smooth_hemoglobin"] = cached
     return cached
+
+
+def band_limit(image: NDArray[np.floating], width_px: float) -> NDArray[np.float32]:
+    """Remove every valley and ridge of ``image`` narrower than a disc ``width_px`` wide.
+
+    A closing fills every valley narrower than the disc and an opening cuts every ridge narrower
+    than it; structures wider than the disc keep their level and their outline. The two orders
+    (closing then opening, opening then closing) are averaged: either order alone biases noisy
+    flat skin up or down. Borders are reflected. Below 3 px the input is returned (as float32).
+
+    Notes
+    -----
+    Serra (1982), *Image Analysis and Mathematical Morphology*, Academic Press (closing, opening).
+    """
+    values = np.ascontiguousarray(image, dtype=np.float32)
+    size = round(width_px)
+    if size < 3:
+        return values
+    size += 1 - size % 2
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
+    border = cv2.BORDER_REFLECT
+    close, open_ = cv2.MORPH_CLOSE, cv2.MORPH_OPEN
+    dips_first = cv2.morphologyEx(
+        cv2.morphologyEx(values, close, disc, borderType=border), open_, disc, borderType=border
+    )
+    bumps_first = cv2.morphologyEx(
+        cv2.morphologyEx(values, open_, disc, borderType=border), close, disc, borderType=border
+    )
+    return np.asarray(0.5 * (dips_first + bumps_first), dtype=np.float32)
 
 
 def lower_mean(values: NDArray[np.floating], fraction: float, *, resolution: float) -> float:
@@ -109,30 +162,42 @@ def lower_mean(values: NDArray[np.floating], fraction: float, *, resolution: flo
     return float(counts[: k + 1] @ centres / cumulative[k])
 
 
-def hemoglobin_baseline(ctx: SkinContext) -> float:
+def hemoglobin_baseline(ctx: SkinContext, *, band_limited: bool = True) -> float:
     """The person's baseline hemoglobin: the :func:`lower_mean` of the smoothed hemoglobin.
 
-    The mean of the lowest :data:`BASELINE_FRACTION` of all skin pixels; computed once per context
-    (pigment uses it to leave red skin out of its local melanin).
+    The mean of the lowest :data:`BASELINE_FRACTION` of all skin pixels of
+    :func:`smooth_hemoglobin` (``band_limited``) or of :func:`fine_hemoglobin`; computed once per
+    context and map.
     """
-    cached: float | None = ctx.__dict__.get("_hemoglobin_baseline")
+    key = "_hemoglobin_baseline" if band_limited else "_fine_hemoglobin_baseline"
+    cached: float | None = ctx.__dict__.get(key)
     if cached is None:
-        hemoglobin = smooth_hemoglobin(ctx).ravel()[ctx.union.indices]
+        source = smooth_hemoglobin(ctx) if band_limited else fine_hemoglobin(ctx)
+        hemoglobin = source.ravel()[ctx.union.indices]
         cached = lower_mean(hemoglobin, BASELINE_FRACTION, resolution=_HEMOGLOBIN_RESOLUTION)
-        ctx.__dict__["_hemoglobin_baseline"] = cached
+        ctx.__dict__[key] = cached
     return cached
 
 
-def red_weight(ctx: SkinContext) -> NDArray[np.float32]:
-    """How much each pixel counts as red, 0..1 (h, w): the graded :data:`RED_DELTA_HEMOGLOBIN`."""
-    cached: NDArray[np.float32] | None = ctx.__dict__.get("_red_weight")
+def red_weight(ctx: SkinContext, *, band_limited: bool = False) -> NDArray[np.float32]:
+    """How much each pixel counts as red, 0..1 (h, w): the graded :data:`RED_DELTA_HEMOGLOBIN`.
+
+    ``band_limited=True`` grades :func:`smooth_hemoglobin` above its baseline: the weight of
+    ``red_area_pct``, blind to narrow shadows. The default grades :func:`fine_hemoglobin` above
+    its baseline, blood-like detail of any width down to 0.2 mm: the conservative mask of red
+    skin that pigment leaves out of its local melanin (leaving out a little more skin there
+    costs pigment nothing).
+    """
+    key = "_red_weight" if band_limited else "_fine_red_weight"
+    cached: NDArray[np.float32] | None = ctx.__dict__.get(key)
     if cached is not None:
         return cached
-    excess = smooth_hemoglobin(ctx) - np.float32(hemoglobin_baseline(ctx))
+    source = smooth_hemoglobin(ctx) if band_limited else fine_hemoglobin(ctx)
+    excess = source - np.float32(hemoglobin_baseline(ctx, band_limited=band_limited))
     low = RED_DELTA_HEMOGLOBIN - RED_RAMP_HEMOGLOBIN
     weight = (excess - np.float32(low)) * np.float32(0.5 / RED_RAMP_HEMOGLOBIN)
     cached = np.clip(weight, 0.0, 1.0).astype(np.float32)
-    ctx.__dict__["_red_weight"] = cached
+    ctx.__dict__[key] = cached
     return cached
 
 
@@ -162,13 +227,14 @@ def measure_redness(
         - ``a_star_p90``: 90th percentile of a*.
         - ``erythema_index``: mean of ``100 · log10(R / G)`` per pixel.
         - ``red_area_pct``: graded % of pixels whose blood exceeds the person's baseline by more
-          than :data:`RED_DELTA_HEMOGLOBIN` (:func:`red_weight`).
+          than :data:`RED_DELTA_HEMOGLOBIN` (:func:`red_weight`, band-limited).
         - ``delta_a_star``: mean a* minus the baseline a*.
         - ``hemoglobin_mean``: mean dermal blood volume fraction of the skin-colour separation,
           percent (includes the person's constitutive level).
-        - ``delta_hemoglobin``: ``hemoglobin_mean`` minus the person's baseline, points.
+        - ``delta_hemoglobin``: ``hemoglobin_mean`` minus the person's baseline, points (a
+          narrow shadow's dip and the halo the separation leaves beside it cancel in the mean).
 
-        ``map`` is the (0.2 mm smoothed) blood above the baseline, ``max(h − baseline, 0)``.
+        ``map`` is the band-limited blood above the baseline, ``max(h − baseline, 0)``.
 
     Notes
     -----
@@ -210,10 +276,9 @@ def redness_from_context(ctx: SkinContext) -> ConcernResult:
     rgb = np.maximum(ctx.linear, _REFLECTANCE_FLOOR)
     erythema = (100.0 * np.log10(rgb[..., 0] / rgb[..., 1])).ravel()
     baseline_a = lower_mean(a_flat[ctx.union.indices], BASELINE_FRACTION, resolution=0.01)
-    hemoglobin = context_separation(ctx).hemoglobin
-    h_flat = hemoglobin.ravel()
+    h_flat = context_separation(ctx).hemoglobin.ravel()
     baseline_h = hemoglobin_baseline(ctx)
-    red = red_weight(ctx).ravel()
+    red = red_weight(ctx, band_limited=True).ravel()
 
     def reduce(region: Region) -> dict[str, float]:
         idx = region.indices

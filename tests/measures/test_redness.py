@@ -7,8 +7,9 @@ import pytest
 from synth import TONES, skin_scene
 
 from skinscan.colour_space import lab_to_linear_srgb
+from skinscan.datasets.phantom import render_patch
 from skinscan.measures import measure_pigment, measure_redness
-from skinscan.measures.redness import RED_DELTA_HEMOGLOBIN, lower_mean
+from skinscan.measures.redness import RED_DELTA_HEMOGLOBIN, band_limit, lower_mean
 from skinscan.scoring import score
 
 SIZE = (30.0, 30.0)
@@ -147,3 +148,39 @@ def test_same_added_hemoglobin_reads_the_same_on_every_tone(added, fraction) -> 
     for key, tolerance in (("delta_hemoglobin", 0.03), ("red_area_pct", 0.5)):
         values = [m[key] for m in measures]
         assert max(values) - min(values) <= tolerance, (key, values)
+
+
+def test_band_limit_removes_narrow_dips_and_bumps_and_keeps_wide_patches() -> None:
+    image = np.full((80, 80), 2.0, np.float32)
+    image[10:12, :] = 1.0  # a 2 px dip (a shadow line)
+    image[30:32, :] = 3.0  # a 2 px bump
+    image[50:70, 20:60] = 4.0  # a 20 px patch
+    out = band_limit(image, 5.0)
+    assert np.allclose(out[:40], 2.0)
+    assert np.allclose(out[52:68, 22:58], 4.0)
+    assert np.allclose(band_limit(image, 2.0), image)
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_wrinkle_and_pore_shadows_on_dark_skin_do_not_read_as_blood(seed: int) -> None:
+    # On dark skin the separation reads part of a narrow shadow's grey darkening as a blood
+    # change; the deepest painted wrinkles and coarsest texture must still read next to no red.
+    for concern in ("wrinkles", "texture"):
+        phantom = render_patch(tone="dark", seed=seed, **{concern: 4})
+        result = measure_redness(
+            phantom.linear_rgb, {"site": phantom.truth.skin}, mm_per_px=phantom.truth.mm_per_px
+        )
+        assert not phantom.truth.red_area.any()
+        assert result.measures["red_area_pct"] < 4.0, concern
+        assert result.measures["delta_hemoglobin"] < 0.3, concern
+        assert score(result)[0].severity < 6.0, concern
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_painted_erythema_on_dark_skin_keeps_its_area(seed: int) -> None:
+    phantom = render_patch(tone="dark", seed=seed, redness=1)
+    result = measure_redness(
+        phantom.linear_rgb, {"site": phantom.truth.skin}, mm_per_px=phantom.truth.mm_per_px
+    )
+    truth_pct = 100.0 * float(phantom.truth.red_area.mean())
+    assert result.measures["red_area_pct"] == pytest.approx(truth_pct, abs=1.5)
