@@ -134,3 +134,16 @@ def grid_points(
     ys = np.linspace(margin_mm, size_mm[0] - margin_mm, rows)
     xs = np.linspace(margin_mm, size_mm[1] - margin_mm, cols)
     return [(float(y), float(x)) for y in ys for x in xs][:n]
+
+
+def shadowed(scene: Scene) -> NDArray[np.float32]:
+    """The scene's linear RGB with its L* departures painted as shadow.
+
+    ``Scene`` paints relief as a change of L* at constant a*, b*, which is a change of colour as
+    well; a shadow scales a* and b* with L* + 16 (all of X, Y, Z by one factor). The relief
+    measures read shadow only, so the scenes are rendered that way.
+    """
+    lab = scene.lab.copy()
+    base = float(np.median(lab[..., 0]))
+    lab[..., 1:] *= ((lab[..., 0] + 16.0) / (base + 16.0))[..., None]
+    return np.clip(lab_to_linear_srgb(lab), 0.0, 1.0).astype(np.float32)

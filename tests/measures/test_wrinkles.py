@@ -6,28 +6,13 @@ import math
 
 import numpy as np
 import pytest
-from numpy.typing import NDArray
-from synth import TONES, Scene, grid_points, skin_scene
+from synth import TONES, Scene, grid_points, shadowed, skin_scene
 
-from skinscan.colour_space import lab_to_linear_srgb
 from skinscan.measures import measure_wrinkles, wrinkles
 from skinscan.measures._relief import REFERENCE_L
 
 SIZE = (40.0, 40.0)
 AREA_CM2 = SIZE[0] * SIZE[1] / 100
-
-
-def shadowed(scene: Scene) -> NDArray[np.float32]:
-    """The scene's linear RGB with its L* departures painted as shadow.
-
-    ``Scene`` paints relief as a change of L* at constant a*, b*, which is a change of colour as
-    well; a shadow scales a* and b* with L* + 16 (all of X, Y, Z by one factor). The relief
-    measures read shadow only, so the scenes are rendered that way.
-    """
-    lab = scene.lab.copy()
-    base = float(np.median(lab[..., 0]))
-    lab[..., 1:] *= ((lab[..., 0] + 16.0) / (base + 16.0))[..., None]
-    return np.clip(lab_to_linear_srgb(lab), 0.0, 1.0).astype(np.float32)
 
 
 def paint_parallel_lines(
