@@ -74,6 +74,18 @@ class LadderResult:
         )
 
 
+def _ladder_result(concern: str, tone: str, table: dict[str, list[float]]) -> LadderResult:
+    """Spearman ρ, rise and cross-talk of one ladder's severities (levels in order)."""
+    from scipy.stats import spearmanr
+
+    own = np.asarray(table[concern])
+    rho = float(spearmanr(np.arange(own.size), own).statistic) if np.ptp(own) > 0 else 0.0
+    rise = float(own[-1] - own[0])
+    others = [np.abs(np.asarray(table[n]) - table[n][0]).max() for n in CONCERNS if n != concern]
+    cross = float(max(others) / abs(rise)) if rise != 0 else float("inf")
+    return LadderResult(concern, tone, table, rho, rise, cross)
+
+
 def ladder(
     concern: str,
     tone: str,
@@ -93,8 +105,6 @@ def ladder(
     levels : int
         Ladder levels 0 … levels − 1.
     """
-    from scipy.stats import spearmanr
-
     from skinscan.datasets.phantom import render_patch
 
     if concern not in CONCERNS:
@@ -109,12 +119,7 @@ def ladder(
         )
         for name in CONCERNS:
             table[name].append(found[name])
-    own = np.asarray(table[concern])
-    rho = float(spearmanr(np.arange(levels), own).statistic) if np.ptp(own) > 0 else 0.0
-    rise = float(own[-1] - own[0])
-    others = [np.abs(np.asarray(table[n]) - table[n][0]).max() for n in CONCERNS if n != concern]
-    cross = float(max(others) / abs(rise)) if rise != 0 else float("inf")
-    return LadderResult(concern, tone, table, rho, rise, cross)
+    return _ladder_result(concern, tone, table)
 
 
 def face_ladder(
@@ -131,8 +136,6 @@ def face_ladder(
     :func:`skinscan.datasets.phantom.render_face` and assessed end to end (standardise, measure,
     score), as a clinic's photo would be.
     """
-    from scipy.stats import spearmanr
-
     from skinscan.datasets.phantom import render_face
     from skinscan.standardise.face import analyse_face, face_hull_mask, skin_mask
 
@@ -162,12 +165,7 @@ def face_ladder(
             raise ValueError(f"level {level} was rejected by the quality gate")
         for name in CONCERNS:
             table[name].append(record["concerns"][name]["severity"])
-    own = np.asarray(table[concern])
-    rho = float(spearmanr(np.arange(levels), own).statistic) if np.ptp(own) > 0 else 0.0
-    rise = float(own[-1] - own[0])
-    others = [np.abs(np.asarray(table[n]) - table[n][0]).max() for n in CONCERNS if n != concern]
-    cross = float(max(others) / abs(rise)) if rise != 0 else float("inf")
-    return LadderResult(concern, "face", table, rho, rise, cross)
+    return _ladder_result(concern, "face", table)
 
 
 def ladder_markdown(results: Sequence[LadderResult]) -> str:

@@ -78,9 +78,6 @@ def recaptures(face: NDArray[np.uint8]) -> RepeatabilityResult:
     return repeatability(repeatability_scene(face), n=8, seed=1)
 
 
-REPEATABILITY_SHORTFALLS: dict[str, str] = {}
-
-
 def test_every_recapture_of_a_good_photo_passes_the_quality_gate(
     recaptures: RepeatabilityResult,
 ) -> None:
@@ -88,15 +85,7 @@ def test_every_recapture_of_a_good_photo_passes_the_quality_gate(
     assert recaptures.n == 8
 
 
-@pytest.mark.parametrize(
-    "concern",
-    [
-        pytest.param(c, marks=_short(REPEATABILITY_SHORTFALLS[c]))
-        if c in REPEATABILITY_SHORTFALLS
-        else c
-        for c in CONCERNS
-    ],
-)
+@pytest.mark.parametrize("concern", CONCERNS)
 def test_repeat_captures_with_a_chart_agree_within_two_points(
     concern: str, recaptures: RepeatabilityResult
 ) -> None:

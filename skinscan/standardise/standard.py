@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import cv2
@@ -77,8 +78,8 @@ class StandardPhoto:
     scale : float
     rgb_u8 : ndarray of shape (H, W, 3), uint8
         Analysis copy, sRGB-encoded, as captured (for detectors and overlays).
-    linear : ndarray of shape (H, W, 3), float32
-        Analysis copy in calibrated linear sRGB, [0, 1] (values above 1 are kept).
+    analysis_pixels : ndarray of shape (H, W, 3), uint8 or uint16
+        Analysis copy at the photo's own depth and encoding; :attr:`linear` is made from it.
     skin : ndarray of shape (H, W), bool
     regions : dict of str to ndarray of shape (H, W), bool
         The 13 facial regions, or ``{"site": …}`` for a body-site photo.
@@ -91,13 +92,23 @@ class StandardPhoto:
     protocol: CaptureProtocol
     scale: float
     rgb_u8: NDArray[np.uint8]
-    linear: NDArray[np.float32]
+    analysis_pixels: NDArray[Any]
     skin: NDArray[np.bool_]
     regions: dict[str, NDArray[np.bool_]]
     face: FaceGeometry | None
     calibration: Calibration
     quality: QualityReport
     timings_ms: dict[str, float] = field(default_factory=dict)
+
+    @cached_property
+    def linear(self) -> NDArray[np.float32]:
+        """Analysis copy in calibrated linear sRGB, [0, 1] (values above 1 are kept).
+
+        Made on first use: face photos are measured on a finer crop of the full photo
+        (:meth:`measurement_view`), so only overlays and body-site measures need this.
+        """
+        transfer = self.photo.transfer
+        return self.calibration.apply(to_linear_float(self.analysis_pixels, transfer=transfer))
 
     @property
     def mm_per_px(self) -> float | None:
@@ -236,7 +247,6 @@ def standardise(
 
     t0 = clock()
     calibration = calibrate(pixels, transfer=photo.transfer, skin_mask=skin)
-    linear = calibration.apply(to_linear_float(pixels, transfer=photo.transfer))
     timings["calibration"] = (clock() - t0) * 1e3
 
     t0 = clock()
@@ -268,7 +278,7 @@ def standardise(
         protocol=chosen,
         scale=scale,
         rgb_u8=rgb_u8,
-        linear=linear,
+        analysis_pixels=pixels,
         skin=skin,
         regions=regions,
         face=face,
