@@ -3,6 +3,7 @@
 >>> import skinscan
 >>> result = skinscan.assess("visit.jpg")          # doctest: +SKIP
 >>> result.to_dict()["concerns"]["redness"]["severity"]  # doctest: +SKIP
+>>> skinscan.compare("visit1.json", "visit2.jpg").to_dict()["concerns"]  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -10,11 +11,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["Assessment", "PhotoInputError", "__version__", "assess"]
+__all__ = ["Assessment", "Comparison", "PhotoInputError", "__version__", "assess", "compare"]
 
 from skinscan.errors import PhotoInputError
 
 if TYPE_CHECKING:
+    from skinscan.longitudinal.compare import Comparison, compare
     from skinscan.pipeline import Assessment, assess
 
 
@@ -25,4 +27,8 @@ def __getattr__(name: str) -> Any:
         from skinscan import pipeline
 
         return getattr(pipeline, name)
+    if name in ("compare", "Comparison"):
+        from skinscan.longitudinal import compare as comparison
+
+        return getattr(comparison, name)
     raise AttributeError(f"module 'skinscan' has no attribute {name!r}")

@@ -1,4 +1,4 @@
-"""``skinscan bench``: time load + standardise (and full assess) of a large photo.
+"""``skinscan bench``: time load + standardise, full assess and compare of large photos.
 
 The photo is made on the spot: a real face (scikit-image's ``astronaut``) enlarged into a frame of
 the requested size beside a rendered ColorChecker, with sensor-like noise so that the JPEG has the
@@ -26,12 +26,20 @@ import numpy as np
 __all__ = ["BenchResult", "make_bench_photo", "peak_rss_mb", "run_bench"]
 
 
-def make_bench_photo(megapixels: float = 12.0, *, seed: int = 0, quality: int = 92) -> bytes:
+def make_bench_photo(
+    megapixels: float = 12.0,
+    *,
+    seed: int = 0,
+    quality: int = 92,
+    rotation_deg: float = 0.0,
+    shift_frac: tuple[float, float] = (0.0, 0.0),
+) -> bytes:
     """A JPEG of about ``megapixels`` (4:3): a face filling the frame's height beside a chart.
 
     The face is cropped from scikit-image's ``astronaut`` so that, enlarged, it has a clinical
     photo's scale (inter-pupil distance ≈ 560 px at 12 MP, ≈ 0.11 mm/px); sensor-like noise keeps
-    the enlargement from reading as blur.
+    the enlargement from reading as blur. ``rotation_deg`` and ``shift_frac`` (of the frame's
+    size) move the scene, as a second visit's framing would.
     """
     from skimage import data
 
@@ -41,7 +49,14 @@ def make_bench_photo(megapixels: float = 12.0, *, seed: int = 0, quality: int = 
     height = round(width * 3 / 4)
     face = data.astronaut()[50:280, 140:350]
     rng = np.random.default_rng(seed)
-    canvas = render_colorchecker(size=(width, height), chart_fraction=0.22, face=face, seed=seed)
+    canvas = render_colorchecker(size=(width, height), chart_fraction=0.22, face=face, seed=0)
+    if rotation_deg or any(shift_frac):
+        matrix = cv2.getRotationMatrix2D((width / 2, height / 2), rotation_deg, 1.0)
+        matrix[:, 2] += (shift_frac[0] * width, shift_frac[1] * height)
+        canvas = np.asarray(
+            cv2.warpAffine(canvas, matrix, (width, height), borderMode=cv2.BORDER_REFLECT),
+            np.uint8,
+        )
     noisy = canvas.astype(np.float32) + rng.normal(0.0, 4.0, canvas.shape).astype(np.float32)
     frame = np.clip(noisy, 0, 255).astype(np.uint8)
     ok, encoded = cv2.imencode(
@@ -62,6 +77,7 @@ class BenchResult:
     peak_rss_mb: float
     quality_ok: bool
     calibration: str
+    registration_ok: bool
     kernels: dict[str, dict[str, float]]
 
     def to_dict(self) -> dict[str, Any]:
@@ -74,6 +90,7 @@ class BenchResult:
             "peak_rss_mb": round(self.peak_rss_mb, 1),
             "quality_ok": self.quality_ok,
             "calibration": self.calibration,
+            "registration_ok": self.registration_ok,
             "kernels": {
                 name: {k: round(v, 4) for k, v in figures.items()}
                 for name, figures in self.kernels.items()
@@ -85,15 +102,17 @@ def _median_ms(samples: list[float]) -> float:
     return statistics.median(samples) * 1e3
 
 
-def _time_in_this_process(path: str, repeats: int) -> None:
+def _time_in_this_process(path: str, repeats: int, second_path: str) -> None:
     """Child side: time each step, print one JSON line per repetition, then the peak RSS."""
     from skinscan.io import load_photo
+    from skinscan.longitudinal.compare import compare
     from skinscan.pipeline import assess
     from skinscan.standardise.face import default_landmarker
     from skinscan.standardise.standard import standardise
 
     landmarker = default_landmarker()
-    standardise(load_photo(path), landmarker=landmarker)  # warm-up: model load, lookup tables
+    # Warm-up: model loads, lookup tables, the repeatability table.
+    compare(path, second_path, landmarker=landmarker)
     for _ in range(repeats):
         t0 = time.perf_counter()
         with open(path, "rb") as handle:
@@ -117,6 +136,17 @@ def _time_in_this_process(path: str, repeats: int) -> None:
         result = assess(path, landmarker=landmarker)
         row["assess"] = time.perf_counter() - t4
         del result
+        t5 = time.perf_counter()
+        comparison = compare(path, second_path, landmarker=landmarker)
+        row["compare_photos"] = time.perf_counter() - t5
+        row["registration_ok"] = comparison.registration.ok
+        assert comparison.before_assessment is not None
+        assert comparison.after_assessment is not None
+        saved = (comparison.before_assessment.to_dict(), comparison.after_assessment.to_dict())
+        del comparison
+        t6 = time.perf_counter()
+        compare(*saved)
+        row["compare_saved"] = time.perf_counter() - t6
         print(json.dumps(row), flush=True)
     print(json.dumps({"peak_rss_mb": peak_rss_mb()}), flush=True)
 
@@ -157,7 +187,11 @@ def run_bench(*, megapixels: float = 12.0, repeats: int = 7, progress: Any = Non
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "bench.jpg"
         path.write_bytes(payload)
-        command = [sys.executable, "-m", "skinscan.bench", str(path), str(repeats)]
+        second = Path(folder) / "second_visit.jpg"
+        second.write_bytes(
+            make_bench_photo(megapixels, seed=1, rotation_deg=1.5, shift_frac=(0.01, -0.01))
+        )
+        command = [sys.executable, "-m", "skinscan.bench", str(path), str(repeats), str(second)]
         with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as child:
             assert child.stdout is not None
             for line in child.stdout:
@@ -170,7 +204,15 @@ def run_bench(*, megapixels: float = 12.0, repeats: int = 7, progress: Any = Non
                     progress()
         if child.returncode != 0 or len(rows) != repeats:
             raise RuntimeError(f"the benchmark process failed (exit {child.returncode})")
-    steps = ("decode_reference", "load", "standardise", "load_standardise", "assess")
+    steps = (
+        "decode_reference",
+        "load",
+        "standardise",
+        "load_standardise",
+        "assess",
+        "compare_photos",
+        "compare_saved",
+    )
     medians = {step: _median_ms([row[step] for row in rows]) for step in steps}
     reference = medians["decode_reference"]
     ratios = {step: medians[step] / reference for step in steps[1:]}
@@ -183,6 +225,7 @@ def run_bench(*, megapixels: float = 12.0, repeats: int = 7, progress: Any = Non
         peak_rss_mb=peak_rss_mb,
         quality_ok=bool(rows[-1]["quality_ok"]),
         calibration=str(rows[-1]["calibration"]),
+        registration_ok=bool(rows[-1]["registration_ok"]),
         kernels=kernel_ratios(),
     )
 
@@ -205,4 +248,4 @@ def kernel_ratios() -> dict[str, dict[str, float]]:
 
 
 if __name__ == "__main__":
-    _time_in_this_process(sys.argv[1], int(sys.argv[2]))
+    _time_in_this_process(sys.argv[1], int(sys.argv[2]), sys.argv[3])

@@ -1,8 +1,9 @@
 """The ``skinscan`` command line.
 
-Exit status: 0 assessed; 2 the input cannot be used (unreadable, unsupported or too large photo,
-unknown protocol, bad mask) with one line on stderr; 3 the quality gate rejected the photo (the
-JSON is still printed, with ``quality.ok`` false and ``concerns`` null).
+Exit status: 0 assessed (compared); 2 the input cannot be used (unreadable, unsupported or too
+large photo, unknown protocol, bad mask, not an assessment record) with one line on stderr; 3 the
+quality gate rejected the photo, or ``compare`` refused the pair (the JSON is still printed, with
+``concerns`` null; ``quality.ok`` false, or ``refusal`` saying why).
 """
 
 from __future__ import annotations
@@ -248,6 +249,188 @@ def protocols(
     except ProtocolError as exc:
         _fail(str(exc))
     sys.stdout.write(chosen.model_dump_json(indent=2) + "\n")
+
+
+@app.command()
+def repeatability(
+    photos: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="Same-day repeat photos, or folders of them; the parent folder names the "
+            "subject (repeats/<patient>/<n>.jpg).",
+            show_default=False,
+        ),
+    ] = None,
+    manifest: Annotated[
+        Path | None,
+        typer.Option(
+            "--manifest", help="CSV with columns photo,subject (paths relative to the CSV)."
+        ),
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", help="Write the table here.")] = Path(
+        "repeatability.json"
+    ),
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print skinscan.repeatability/1 JSON.")
+    ] = False,
+    synthetic: Annotated[
+        bool,
+        typer.Option(
+            "--synthetic",
+            help="Run the shipped synthetic study (sample face, painted concerns, simulated "
+            "re-captures) instead of reading photos.",
+        ),
+    ] = False,
+    subjects: Annotated[int, typer.Option(min=1, help="--synthetic: subjects.")] = 8,
+    repeats: Annotated[int, typer.Option(min=2, help="--synthetic: re-captures each.")] = 6,
+    seed: Annotated[int, typer.Option(help="--synthetic: seeds painting and re-captures.")] = 0,
+) -> None:
+    """Repeatability study: SEM, ICC(2,1), CV and MDC95 from repeat captures; writes the table."""
+    from skinscan.longitudinal import repeat_studies as study
+
+    try:
+        if synthetic:
+            if photos or manifest is not None:
+                _fail("--synthetic makes its own captures; give no photos or --manifest")
+            command = (
+                f"skinscan repeatability --synthetic --subjects {subjects} --repeats {repeats} "
+                f"--seed {seed} --out {out}"
+            )
+            table = study.synthetic_study(
+                subjects=subjects, repeats=repeats, seed=seed, progress=True, command=command
+            )
+        else:
+            if photos and manifest is not None:
+                _fail("give photos or --manifest, not both")
+            if manifest is not None:
+                subject_of = study.read_manifest(manifest)
+                table = study.study_from_photos(
+                    list(subject_of), subject_of=subject_of, progress=True
+                )
+            elif photos:
+                table = study.study_from_photos(photos, progress=True)
+            else:
+                _fail("no photos given (give repeat photos, --manifest CSV or --synthetic)")
+    except ValueError as exc:
+        _fail(str(exc))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    table.save(out)
+    skipped = table.skipped
+    if any(skipped.values()):
+        err_console.print(
+            f"skipped: {skipped['unreadable_photos']} unreadable photo(s), "
+            f"{skipped['rejected_captures']} rejected by the quality gate, "
+            f"{skipped['dropped_subjects']} subject(s) with fewer than 2 usable captures",
+            markup=False,
+        )
+    if as_json:
+        sys.stdout.write(json.dumps(table.to_dict(), allow_nan=False, ensure_ascii=False) + "\n")
+        err_console.print(f"wrote {out}", markup=False)
+        return
+    console = Console()
+    console.print(table.source, markup=False)
+    grid = Table(title="severity repeatability (points of 0–100)")
+    for column in ("concern", "mean", "SEM", "ICC(2,1)", "CV %", "MDC95", "subjects", "captures"):
+        grid.add_column(column, justify="left" if column == "concern" else "right")
+    for name, concern in table.concerns.items():
+        stat = concern.severity
+        grid.add_row(
+            name,
+            f"{stat.mean:.1f}",
+            f"{stat.sem:.2f}",
+            "–" if stat.icc is None else f"{stat.icc:.3f}",
+            "–" if stat.cv_pct is None else f"{stat.cv_pct:.1f}",
+            f"{stat.mdc95:.2f}",
+            str(stat.n_subjects),
+            str(stat.n_captures),
+        )
+    console.print(grid)
+    console.print(f"wrote {out}", markup=False)
+
+
+@app.command()
+def compare(
+    before: Annotated[
+        Path, typer.Argument(help="First visit: a photo, or its saved assessment (.json).")
+    ],
+    after: Annotated[
+        Path, typer.Argument(help="Second visit: a photo, or its saved assessment (.json).")
+    ],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print skinscan.comparison/1 JSON.")
+    ] = False,
+    maps: Annotated[
+        Path | None,
+        typer.Option("--maps", help="Write change maps and a registration check (PNG) here."),
+    ] = None,
+    mdc: Annotated[
+        Path | None,
+        typer.Option(
+            "--mdc", help="Repeatability table (skinscan repeatability --out). Default: shipped."
+        ),
+    ] = None,
+    protocol: Annotated[
+        str | None,
+        typer.Option("--protocol", help="Protocol of photos given as files. Default: by face."),
+    ] = None,
+) -> None:
+    """Compare two visits: registration, change per concern and region, significant if > MDC95."""
+    from skinscan.longitudinal.compare import compare as run_compare
+    from skinscan.longitudinal.repeatability import RepeatabilityTable
+
+    try:
+        table = None if mdc is None else RepeatabilityTable.load(mdc)
+        with _native_messages_hidden():
+            result = run_compare(before, after, table=table, protocol=protocol)
+    except (PhotoInputError, ProtocolError, ValueError, OSError) as exc:
+        _fail(str(exc))
+    record = result.to_dict()
+    if maps is not None and result.ok:
+        if result.before_assessment is None or result.after_assessment is None:
+            err_console.print("skinscan: change maps need photos, not saved assessments")
+        else:
+            from skinscan.longitudinal.change_maps import write_change_maps
+
+            write_change_maps(result, maps)
+    if as_json:
+        sys.stdout.write(json.dumps(record, allow_nan=False) + "\n")
+    else:
+        _print_comparison(record)
+    if not result.ok:
+        raise typer.Exit(EXIT_REJECTED)
+
+
+def _print_comparison(record: dict[str, Any]) -> None:
+    console = Console()
+    registration = record["registration"]
+    if record["refusal"] is not None:
+        console.print(
+            f"[red]not compared[/] ({record['refusal']['code']}): {record['refusal']['message']}",
+            markup=True,
+        )
+        return
+    error = registration.get("error_px")
+    figure = "" if error is None else f", residual {error:.2f} px"
+    console.print(f"registration: {registration.get('method')}{figure}")
+    table = Table(title="Change between visits")
+    for column in ("concern", "before", "after", "Δ", "MDC95", "verdict"):
+        table.add_column(column, justify="left" if column in ("concern", "verdict") else "right")
+    colours = {"worsened": "red", "improved": "green", "unchanged": "dim"}
+    for name, change in record["concerns"].items():
+        mdc = "–" if change["mdc95"] is None else f"{change['mdc95']:.1f}"
+        table.add_row(
+            name,
+            f"{change['before']:.1f}",
+            f"{change['after']:.1f}",
+            f"{change['delta']:+.1f}",
+            mdc,
+            f"[{colours[change['direction']]}]{change['direction']}[/]",
+        )
+    console.print(table)
+    source = record["repeatability"]
+    console.print(f"MDC95 from: {source['source']}")
+    if "warning" in source:
+        console.print(f"[yellow]{source['warning']}[/]")
 
 
 def main() -> None:

@@ -14,7 +14,7 @@ from skinscan.pipeline import Assessment
 from skinscan.standardise.colour import COLORCHECKER_LINEAR_SRGB, Calibration
 from skinscan.standardise.face import draw_regions
 
-__all__ = ["calibration_overlay", "concern_overlay", "write_maps"]
+__all__ = ["calibration_overlay", "concern_overlay", "draw_label", "write_maps", "write_png"]
 
 
 def calibration_overlay(rgb_u8: NDArray[np.uint8], calibration: Calibration) -> NDArray[np.uint8]:
@@ -26,7 +26,7 @@ def calibration_overlay(rgb_u8: NDArray[np.uint8], calibration: Calibration) -> 
     out = rgb_u8.copy()
     chart = calibration.chart
     if chart is None:
-        _label(out, f"no chart found: calibration method '{calibration.method}'", (10, 24))
+        draw_label(out, f"no chart found: calibration method '{calibration.method}'", (10, 24))
         return out
     corrected = calibration.apply(to_linear_float(chart.patch_rgb))
     errors = _patch_errors(corrected)
@@ -41,10 +41,10 @@ def calibration_overlay(rgb_u8: NDArray[np.uint8], calibration: Calibration) -> 
         cv2.polylines(out, [poly], True, (255, 255, 255), 1, cv2.LINE_AA)
         cx, cy = (round(v) for v in centre)
         cv2.rectangle(out, (cx - inset, cy - inset), (cx + inset, cy + inset), ref.tolist(), -1)
-        _label(out, f"{err:.1f}", (cx - inset, cy + inset + int(12 * font)), scale=font)
+        draw_label(out, f"{err:.1f}", (cx - inset, cy + inset + int(12 * font)), scale=font)
     cv2.polylines(out, [np.round(chart.corners).astype(np.int32)], True, (0, 255, 0), 2)
     mean_de = calibration.delta_e00 if calibration.delta_e00 is not None else float("nan")
-    _label(out, f"chart ({chart.method}) mean dE00 {mean_de:.2f}", (10, 24))
+    draw_label(out, f"chart ({chart.method}) mean dE00 {mean_de:.2f}", (10, 24))
     return out
 
 
@@ -104,23 +104,27 @@ def write_maps(assessment: Assessment, directory: str | Path) -> list[Path]:
             union |= mask
         for name, concern in assessment.concerns.items():
             images[name] = concern_overlay(standard.rgb_u8, concern.result.map, union)
-    written = []
-    for name, image in images.items():
-        path = folder / f"{name}.png"
-        ok, encoded = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-        if not ok:
-            raise OSError(f"could not encode {path.name}")
-        # Write beside, then rename: a crash never leaves a half-written overlay under its name.
-        partial = path.with_suffix(".png.partial")
-        partial.write_bytes(encoded.tobytes())
-        os.replace(partial, path)
-        written.append(path)
-    return written
+    return [write_png(folder / f"{name}.png", image) for name, image in images.items()]
 
 
-def _label(
+def write_png(path: Path, rgb_u8: NDArray[np.uint8]) -> Path:
+    """Write an RGB image as PNG at ``path``, atomically; return the path.
+
+    Written beside, then renamed: a crash never leaves a half-written image under its name.
+    """
+    ok, encoded = cv2.imencode(".png", cv2.cvtColor(rgb_u8, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise OSError(f"could not encode {path.name}")
+    partial = path.with_suffix(".png.partial")
+    partial.write_bytes(encoded.tobytes())
+    os.replace(partial, path)
+    return path
+
+
+def draw_label(
     image: NDArray[np.uint8], text: str, org: tuple[int, int], *, scale: float = 0.6
 ) -> None:
+    """Write ``text`` at ``org``, white on a black outline, readable on any photo."""
     for colour, thickness in (((0, 0, 0), 3), ((255, 255, 255), 1)):
         cv2.putText(
             image, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, colour, thickness, cv2.LINE_AA

@@ -1,0 +1,1 @@
+"""Change between visits: registration, repeatability (SEM, ICC, MDC95), comparison and trends."""
