@@ -287,8 +287,10 @@ def _concern_change(
                 if key in a_region["measures"]
             },
         )
+    first, second = _value(before, "severity"), _value(after, "severity")
+    levels = None if first is None or second is None else (first, second)
     return ConcernChange(
-        Change.of(_value(before, "severity"), _value(after, "severity"), table.mdc95(name)),
+        Change.of(first, second, table.mdc95(name, between=levels)),
         before.get("grade"),
         after.get("grade"),
         measures,

@@ -45,6 +45,7 @@ from skinscan.longitudinal import _repeat_stats as rs
 
 __all__ = [
     "CONCERNS",
+    "LEVEL_BANDWIDTH",
     "SCHEMA",
     "ConcernRepeatability",
     "MeanSquares",
@@ -59,6 +60,8 @@ __all__ = [
 ]
 
 SCHEMA = "skinscan.repeatability/1"
+#: Bandwidth (severity points) of the level-dependent SEM (:meth:`RepeatStat.sem_at`).
+LEVEL_BANDWIDTH = 8.0
 CONCERNS = ("redness", "pigment", "texture", "wrinkles")
 _ASSESSMENT_SCHEMA = "skinscan.assessment/1"
 _SCORING_MODEL = "skinscan-classical"
@@ -219,6 +222,9 @@ class RepeatStat:
         Subjects with at least two captures of this quantity.
     n_captures : int
         Captures of those subjects.
+    levels : tuple of (float, float, int), optional
+        Per subject: its mean, its within-subject SD and its number of captures (whole-face
+        severities only), for :meth:`sem_at`.
     """
 
     mean: float
@@ -228,9 +234,37 @@ class RepeatStat:
     mdc95: float
     n_subjects: int
     n_captures: int
+    levels: tuple[tuple[float, float, int], ...] | None = None
+
+    def sem_at(self, level: float) -> float:
+        """SEM of a reading at ``level``: the pooled SEM, or more where the study found more.
+
+        Re-capture noise is not the same all along a scale: a threshold near the skin's own colour
+        makes plain skin's redness vary more between captures than a marked erythema's. The local
+        SEM pools the subjects' within-subject variances with weights ``(n − 1) · exp(−½ (Δ /
+        h)²)``, ``Δ`` the distance of each subject's mean from ``level`` and ``h`` =
+        :data:`LEVEL_BANDWIDTH`; the larger of it and the pooled SEM is returned, so a change is
+        never called real on the strength of a quiet stretch of the scale alone.
+        """
+        if not self.levels or not math.isfinite(level):
+            return self.sem
+        table = np.asarray(self.levels, np.float64)
+        means, sds, counts = table[:, 0], table[:, 1], table[:, 2]
+        weights = (counts - 1.0) * np.exp(-0.5 * ((means - level) / LEVEL_BANDWIDTH) ** 2)
+        if weights.sum() <= 1e-12:
+            return self.sem
+        local = math.sqrt(float((weights * sds**2).sum() / weights.sum()))
+        return max(self.sem, local)
+
+    def mdc95_between(self, before: float, after: float) -> float:
+        """MDC95 of a change from ``before`` to ``after``: ``1.96 · √(SEM(before)² + SEM(after)²)``.
+
+        Equal to ``1.96 · √2 · SEM`` when the noise is the same at both levels.
+        """
+        return rs.Z95 * math.hypot(self.sem_at(before), self.sem_at(after))
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "mean": self.mean,
             "sem": self.sem,
             "icc": self.icc,
@@ -239,6 +273,9 @@ class RepeatStat:
             "n_subjects": self.n_subjects,
             "n_captures": self.n_captures,
         }
+        if self.levels is not None:
+            out["levels"] = [list(level) for level in self.levels]
+        return out
 
     @classmethod
     def from_dict(cls, d: Any, where: str = "stat") -> RepeatStat:
@@ -251,7 +288,27 @@ class RepeatStat:
             mdc95=rs.number(rs.field(d, "mdc95", where), f"{where}.mdc95", minimum=0.0),
             n_subjects=rs.count(rs.field(d, "n_subjects", where), f"{where}.n_subjects", minimum=1),
             n_captures=rs.count(rs.field(d, "n_captures", where), f"{where}.n_captures", minimum=2),
+            levels=_levels_from(d.get("levels"), f"{where}.levels"),
         )
+
+
+def _levels_from(value: Any, where: str) -> tuple[tuple[float, float, int], ...] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise rs.fail(where, "expected a list of [mean, sd, captures]")
+    levels = []
+    for i, item in enumerate(value):
+        if not isinstance(item, list) or len(item) != 3:
+            raise rs.fail(f"{where}[{i}]", "expected [mean, sd, captures]")
+        levels.append(
+            (
+                rs.number(item[0], f"{where}[{i}][0]"),
+                rs.number(item[1], f"{where}[{i}][1]", minimum=0.0),
+                rs.count(item[2], f"{where}[{i}][2]", minimum=2),
+            )
+        )
+    return tuple(levels)
 
 
 def _measures_from_dict(d: Any, where: str) -> dict[str, RepeatStat]:
@@ -346,7 +403,12 @@ class RepeatabilityTable:
     skipped: dict[str, int] = field(default_factory=_no_skips)
 
     def mdc95(
-        self, concern: str, *, measure: str | None = None, region: str | None = None
+        self,
+        concern: str,
+        *,
+        measure: str | None = None,
+        region: str | None = None,
+        between: tuple[float, float] | None = None,
     ) -> float | None:
         """MDC95 of a concern's severity, one of its measures, or either within a region.
 
@@ -357,6 +419,10 @@ class RepeatabilityTable:
             A measure's name; default the severity.
         region : str, optional
             A region's name; default the whole face (or site).
+        between : (float, float), optional
+            The two readings of a change (before, after): where the table knows how the noise
+            varies along the scale (whole-face severities), the MDC95 of that change
+            (:meth:`RepeatStat.mdc95_between`); otherwise ignored.
 
         Returns
         -------
@@ -364,7 +430,11 @@ class RepeatabilityTable:
             None when the table has no figure for it.
         """
         entry = self.stat(concern, measure=measure, region=region)
-        return None if entry is None else entry.mdc95
+        if entry is None:
+            return None
+        if between is not None and entry.levels:
+            return entry.mdc95_between(*between)
+        return entry.mdc95
 
     def stat(
         self, concern: str, *, measure: str | None = None, region: str | None = None
@@ -494,12 +564,25 @@ def default_table() -> RepeatabilityTable:
 # --- studies --------------------------------------------------------------------------------
 
 
-def _stat(matrix: NDArray[np.float64]) -> RepeatStat | None:
-    """The rounded :class:`RepeatStat` of one quantity, or None without a repeated subject."""
+def _stat(matrix: NDArray[np.float64], *, levels: bool = False) -> RepeatStat | None:
+    """The rounded :class:`RepeatStat` of one quantity, or None without a repeated subject.
+
+    ``levels``: also keep each subject's mean, SD and capture count (:meth:`RepeatStat.sem_at`).
+    """
     rows = rs.repeated_rows(matrix)
     if rows.shape[0] == 0:
         return None
     found = sem_icc(rows)
+    per_subject = None
+    if levels:
+        per_subject = tuple(
+            (
+                rs.significant(float(np.nanmean(row))),
+                rs.significant(float(np.nanstd(row, ddof=1))),
+                int(np.isfinite(row).sum()),
+            )
+            for row in rows
+        )
     return RepeatStat(
         mean=rs.significant(found.mean),
         sem=rs.significant(found.sem),
@@ -508,6 +591,7 @@ def _stat(matrix: NDArray[np.float64]) -> RepeatStat | None:
         mdc95=rs.significant(found.mdc95),
         n_subjects=int(rows.shape[0]),
         n_captures=int(np.isfinite(rows).sum()),
+        levels=per_subject,
     )
 
 
@@ -521,7 +605,7 @@ def _concern_repeatability(
 ) -> ConcernRepeatability:
     """Every stat of one concern; ``subjects`` holds each subject's concern objects."""
     matrices = rs.concern_matrices(subjects)
-    severity = _stat(matrices.severity)
+    severity = _stat(matrices.severity, levels=True)
     if severity is None:
         raise ValueError(f"no subject has two captures with a {concern} severity")
     regions = {

@@ -18,6 +18,7 @@ from skinscan.longitudinal.repeatability import (
     CONCERNS,
     SCHEMA,
     RepeatabilityTable,
+    RepeatStat,
     default_table,
     mean_squares,
     sem_icc,
@@ -498,3 +499,53 @@ def test_cli_bad_input_exits_2_with_one_line(
     assert len(lines) == 1, result.stderr
     assert message in lines[0]
     assert not (tmp_path / "t.json").exists()
+
+
+def _stat_with_levels(levels: list[tuple[float, float, int]]) -> RepeatStat:
+    variances = [sd**2 * (n - 1) for _, sd, n in levels]
+    pooled = math.sqrt(sum(variances) / sum(n - 1 for _, _, n in levels))
+    return RepeatStat(
+        mean=50.0,
+        sem=pooled,
+        icc=None,
+        cv_pct=None,
+        mdc95=MDC95_PER_SEM * pooled,
+        n_subjects=len(levels),
+        n_captures=sum(n for _, _, n in levels),
+        levels=tuple(levels),
+    )
+
+
+def test_noise_that_varies_along_the_scale_widens_the_mdc_where_it_is_larger() -> None:
+    # Quiet subjects at 70-80, one noisy at 20: the pooled SEM understates the noise near 20.
+    stat = _stat_with_levels([(20.0, 3.0, 6), (70.0, 0.5, 6), (75.0, 0.5, 6), (80.0, 0.5, 6)])
+    assert stat.sem_at(20.0) == pytest.approx(3.0, rel=0.02)
+    assert stat.sem_at(75.0) == pytest.approx(stat.sem)  # never below the pooled SEM
+    assert stat.mdc95_between(20.0, 20.0) == pytest.approx(1.96 * math.sqrt(2.0) * 3.0, rel=0.02)
+    assert stat.mdc95_between(75.0, 75.0) == pytest.approx(stat.mdc95, rel=1e-9)
+    assert stat.mdc95_between(20.0, 75.0) == pytest.approx(
+        1.96 * math.hypot(stat.sem_at(20.0), stat.sem), rel=1e-9
+    )
+    # Without per-subject figures (regions, measures) the pooled figure is used.
+    plain = RepeatStat(50.0, 1.0, None, None, MDC95_PER_SEM, 4, 24)
+    assert plain.sem_at(20.0) == 1.0
+
+
+def test_levels_round_trip_and_drive_the_severity_lookup(tmp_path: Path) -> None:
+    table = default_table()
+    severity = table.concerns["redness"].severity
+    assert severity.levels is not None
+    assert len(severity.levels) == severity.n_subjects
+    path = tmp_path / "table.json"
+    table.save(path)
+    again = RepeatabilityTable.load(path)
+    assert again.concerns["redness"].severity.levels == severity.levels
+    low = min(level[0] for level in severity.levels)
+    assert table.mdc95("redness", between=(low, low)) == pytest.approx(
+        severity.mdc95_between(low, low)
+    )
+    assert table.mdc95("redness", between=(low, low)) >= table.mdc95("redness") - 1e-9  # type: ignore[operator]
+    bad = table.to_dict()
+    bad["concerns"]["redness"]["severity"]["levels"] = [[1.0, -2.0, 5]]
+    with pytest.raises(ValueError, match="levels"):
+        RepeatabilityTable.from_dict(bad)
