@@ -433,6 +433,151 @@ def _print_comparison(record: dict[str, Any]) -> None:
         console.print(f"[yellow]{source['warning']}[/]")
 
 
+keys_app = typer.Typer(
+    name="keys",
+    help="API keys of the service (in SKINSCAN_DATABASE_URL): create, list, revoke.",
+    no_args_is_help=True,
+)
+app.add_typer(keys_app, name="keys")
+
+
+def _service_settings() -> Any:
+    from pydantic import ValidationError
+
+    from skinscan.serve.settings import Settings
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(error["msg"] for error in exc.errors())
+        _fail(f"bad SKINSCAN_* settings: {problems}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    migrate_only: Annotated[
+        bool, typer.Option("--migrate-only", help="Upgrade the database schema and exit.")
+    ] = False,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    demo: Annotated[
+        bool,
+        typer.Option(
+            "--demo", help="Create a demo clinic and key (printed) and load sample visits."
+        ),
+    ] = False,
+) -> None:
+    """Run the HTTP API and the clinician's page (settings from SKINSCAN_* variables)."""
+    settings = _service_settings()
+    if migrate_only:
+        from skinscan.serve.admin import migrate_database
+
+        Console().print(
+            f"database at the latest schema: {migrate_database(settings)}", markup=False
+        )
+        return
+    import uvicorn
+
+    from skinscan.serve.app import create_app
+
+    app = create_app(settings)
+    if demo:
+        _start_demo(settings, host, port)
+    uvicorn.run(app, host=host, port=port, log_level=log_level)
+
+
+def _start_demo(settings: Any, host: str, port: int) -> None:
+    """Create the demo clinic's key, print it, and load the sample visits once the API is up."""
+    import threading
+
+    from skinscan.serve.admin import database_session, migrate_database
+    from skinscan.serve.demo import DEMO_CLINIC, load_demo
+    from skinscan.serve.keys import create_key
+
+    migrate_database(settings)
+    with database_session(settings) as session:
+        _, key = create_key(session, DEMO_CLINIC, "clinician")
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    url = f"http://{shown}:{port}"
+    console = Console()
+    console.print(f"demo clinic '{DEMO_CLINIC}': open {url}/ and enter this key:", markup=False)
+    console.print(key, markup=False, soft_wrap=True)
+
+    def load() -> None:
+        try:
+            patient = load_demo(url, key)
+        except Exception as exc:  # the service keeps running; the demo data is a convenience
+            err_console.print(f"skinscan: demo visits not loaded: {exc}", markup=False)
+            return
+        if patient is not None:
+            console.print(f"demo patient loaded: {patient} (3 visits)", markup=False)
+
+    threading.Thread(target=load, name="skinscan-demo", daemon=True).start()
+
+
+@keys_app.command("create")
+def keys_create(
+    clinic: Annotated[str, typer.Option("--clinic", help="Clinic name (created if new).")],
+    role: Annotated[
+        str, typer.Option("--role", help="clinician (reads and writes) or integration (reads).")
+    ],
+) -> None:
+    """Create a key; the key itself is printed as the last line, once."""
+    from skinscan.serve.admin import database_session
+    from skinscan.serve.keys import create_key
+    from skinscan.serve.models import ROLES
+
+    if role not in ROLES:
+        _fail(f"--role must be one of {', '.join(ROLES)}, not {role!r}")
+    if not clinic.strip():
+        _fail("--clinic is empty")
+    with database_session(_service_settings()) as session:
+        info, key = create_key(session, clinic, role)
+    err_console.print(
+        f"created key {info.key_id} ({info.role}) for clinic {info.clinic!r}; "
+        "store it now, it is not shown again",
+        markup=False,
+    )
+    sys.stdout.write(key + "\n")
+
+
+@keys_app.command("list")
+def keys_list(
+    clinic: Annotated[str | None, typer.Option("--clinic", help="Only this clinic.")] = None,
+) -> None:
+    """List keys (id, clinic, role, created, revoked) — never their secrets."""
+    from skinscan.serve.admin import database_session
+    from skinscan.serve.keys import list_keys
+
+    with database_session(_service_settings()) as session:
+        keys = list_keys(session, clinic)
+    table = Table(title="API keys")
+    for column in ("key id", "clinic", "role", "created", "revoked"):
+        table.add_column(column)
+    for key in keys:
+        revoked = "" if key.revoked_at is None else key.revoked_at.isoformat(timespec="seconds")
+        table.add_row(
+            key.key_id, key.clinic, key.role, key.created_at.isoformat(timespec="seconds"), revoked
+        )
+    Console(width=200).print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key id (from `keys list`).")],
+) -> None:
+    """Revoke a key: it answers 401 from now on."""
+    from skinscan.serve.admin import database_session
+    from skinscan.serve.keys import revoke_key
+
+    with database_session(_service_settings()) as session:
+        info = revoke_key(session, key_id)
+    if info is None:
+        _fail(f"no key with id {key_id!r}")
+    Console().print(f"revoked key {info.key_id} of clinic {info.clinic!r}", markup=False)
+
+
 def main() -> None:
     app()
 

@@ -1,0 +1,104 @@
+"""Service settings, read from ``SKINSCAN_*`` environment variables by the CLI and the service.
+
+The library never reads the environment: :func:`skinscan.serve.create_app` takes a
+:class:`Settings` object, and only ``skinscan serve`` / ``skinscan keys`` build one from the
+environment (``Settings()``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["INSECURE_SECRETS", "Settings"]
+
+#: Secrets that are refused outside development (placeholders copied from examples).
+INSECURE_SECRETS = frozenset({"", "changethis", "change-me", "secret"})
+
+MiB = 1024 * 1024
+
+
+class Settings(BaseSettings):
+    """What ``skinscan serve`` needs to run; every field maps to ``SKINSCAN_<FIELD>``.
+
+    Parameters
+    ----------
+    data_dir : Path
+        Photos, display copies, maps and the default SQLite file live here.
+    database_url : str, optional
+        ``sqlite:///path.db`` or ``postgresql+psycopg://user:pass@host/db``; default: the
+        SQLite file ``<data_dir>/skinscan.db``.
+    environment : {"development", "test", "production"}
+        ``production`` refuses insecure secrets; ``test`` alone allows the fault-injection
+        setting.
+    max_upload_bytes : int
+        Largest photo upload, in bytes (default 64 MiB); larger answers 413.
+    max_pixels : int
+        Largest width × height of an uploaded photo (default 100 megapixels); larger answers
+        422 ``too_many_pixels``.
+    workers : int
+        Assessment worker processes.
+    prestart_workers : bool
+        Start (and warm up) the worker processes when the service starts, rather than at the
+        first upload.
+    sync_wait_s : float
+        How long an upload waits for its assessment before answering 202.
+    shutdown_grace_s : float
+        How long shutdown waits for running assessments before leaving them to the restart
+        recovery.
+    webhook_url : str, optional
+        POSTed a JSON notice when an assessment finishes (or fails).
+    webhook_secret : str, optional
+        Signs webhook bodies (``X-Skinscan-Signature: sha256=<HMAC>``).
+    webhook_timeout_s : float
+        Timeout of one webhook delivery.
+    repeatability_table : Path, optional
+        MDC95 table (``skinscan repeatability --out``) for the progress view; default: the
+        shipped table.
+    fault_crash_sha256 : str, optional
+        Test-only fault injection: the worker process exits abruptly on the *first* assessment
+        attempt of the photo with this SHA-256. Refused unless ``environment`` is ``test``.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="SKINSCAN_", extra="ignore")
+
+    data_dir: Path = Path("skinscan-data")
+    database_url: str | None = None
+    environment: Literal["development", "test", "production"] = "production"
+    max_upload_bytes: int = Field(default=64 * MiB, gt=0)
+    max_pixels: int = Field(default=100_000_000, gt=0)
+    workers: int = Field(default=2, ge=1, le=64)
+    prestart_workers: bool = True
+    sync_wait_s: float = Field(default=20.0, ge=0.0)
+    shutdown_grace_s: float = Field(default=10.0, ge=0.0)
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+    webhook_timeout_s: float = Field(default=5.0, gt=0.0)
+    repeatability_table: Path | None = None
+    fault_crash_sha256: str | None = None
+
+    @model_validator(mode="after")
+    def _refuse_unsafe(self) -> Settings:
+        if self.fault_crash_sha256 is not None and self.environment != "test":
+            raise ValueError("SKINSCAN_FAULT_CRASH_SHA256 is only allowed with environment=test")
+        if (
+            self.environment != "development"
+            and self.webhook_secret is not None
+            and self.webhook_secret.strip().lower() in INSECURE_SECRETS
+        ):
+            raise ValueError(
+                "SKINSCAN_WEBHOOK_SECRET is a placeholder; set a real secret "
+                "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`) "
+                "or run with SKINSCAN_ENVIRONMENT=development"
+            )
+        return self
+
+    @property
+    def effective_database_url(self) -> str:
+        """The configured database URL, or the SQLite file in ``data_dir``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'skinscan.db').resolve()}"

@@ -1,0 +1,170 @@
+"""What runs inside the assessment worker processes.
+
+Every function here is a top-level, picklable function of plain arguments that returns plain
+data, so that the service can run it in a :class:`concurrent.futures.ProcessPoolExecutor`: a
+decoder or model that crashes takes down one worker process, never the service.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import tempfile
+from pathlib import Path
+from typing import Any
+
+__all__ = ["DISPLAY_MAX_SIDE", "FAULT_EXIT_STATUS", "assess_photo", "init_worker", "prepare_photo"]
+
+#: Longest side of the display copy, in pixels.
+DISPLAY_MAX_SIDE = 2048
+#: Exit status of a worker stopped by the test-only fault injection.
+FAULT_EXIT_STATUS = 70
+
+
+def init_worker(warm_up: bool) -> None:
+    """Prepare a new worker process: ignore Ctrl-C (the service shuts workers down) and warm up.
+
+    Parameters
+    ----------
+    warm_up : bool
+        Assess the bundled sample face once, so that imports, the landmarker and the measure
+        tables are loaded before the first real photo arrives.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if warm_up:
+        from skinscan.pipeline import assess
+        from skinscan.validation import sample_faces
+
+        assess(sample_faces()["astronaut"])
+
+
+def warm() -> int:
+    """A no-op job: submitting one per worker makes the pool start its processes now."""
+    return os.getpid()
+
+
+def _limits(max_bytes: int, max_pixels: int) -> Any:
+    from skinscan.io import LoadLimits
+
+    return LoadLimits(max_pixels=max_pixels, max_bytes=max_bytes)
+
+
+def _input_error(exc: Any) -> dict[str, Any]:
+    return {"ok": False, "code": exc.code, "message": exc.message}
+
+
+def prepare_photo(original: str, display: str, max_bytes: int, max_pixels: int) -> dict[str, Any]:
+    """Read a stored upload and write its display copy (upright pixels, no metadata).
+
+    Parameters
+    ----------
+    original : str
+        Path of the stored upload.
+    display : str
+        Where the display copy (JPEG) goes; left alone if it exists.
+    max_bytes, max_pixels : int
+        Load limits (:class:`skinscan.io.LoadLimits`).
+
+    Returns
+    -------
+    dict
+        ``{"ok": True, "format", "width", "height", "size_bytes"}``, or
+        ``{"ok": False, "code", "message"}`` with the :class:`PhotoInputError` code.
+    """
+    from skinscan.errors import PhotoInputError
+    from skinscan.io import load_photo
+
+    try:
+        photo = load_photo(original, limits=_limits(max_bytes, max_pixels))
+    except PhotoInputError as exc:
+        return _input_error(exc)
+    target = Path(display)
+    if not target.exists():
+        _write_atomic(target, _display_jpeg(photo))
+    meta = photo.meta
+    return {
+        "ok": True,
+        "format": meta.format,
+        "width": meta.width,
+        "height": meta.height,
+        "size_bytes": meta.file_size,
+    }
+
+
+def _display_jpeg(photo: Any) -> bytes:
+    import cv2
+    import numpy as np
+
+    from skinscan.colour_space import linear_to_srgb
+    from skinscan.io import encode_clean, photo_from_array
+
+    pixels = photo.pixels
+    if photo.transfer == "linear":
+        pixels = np.round(linear_to_srgb(photo.to_float()) * 255).astype(np.uint8)
+    elif pixels.dtype != np.uint8:
+        pixels = ((pixels.astype(np.uint32) + 128) // 257).astype(np.uint8)
+    height, width = pixels.shape[:2]
+    scale = DISPLAY_MAX_SIDE / max(height, width)
+    if scale < 1.0:
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        pixels = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
+    return encode_clean(photo_from_array(np.ascontiguousarray(pixels)), format="JPEG", quality=90)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(handle, "wb") as out:
+        out.write(data)
+    os.replace(partial, path)
+
+
+def assess_photo(
+    original: str, maps_dir: str, max_bytes: int, max_pixels: int, *, fault_crash: bool = False
+) -> dict[str, Any]:
+    """Assess a stored upload and write its overlays.
+
+    Parameters
+    ----------
+    original : str
+        Path of the stored upload.
+    maps_dir : str
+        The visit's overlay folder; replaced as a whole once every overlay is written.
+    max_bytes, max_pixels : int
+        Load limits.
+    fault_crash : bool
+        Test-only fault injection: exit the process abruptly half-way (after the overlays are
+        drawn, before they are published), the way a crashing native library would.
+
+    Returns
+    -------
+    dict
+        ``{"ok": True, "record": skinscan.assessment/1, "maps": [names]}`` or
+        ``{"ok": False, "code", "message"}`` for an unusable photo.
+    """
+    from skinscan.errors import PhotoInputError
+    from skinscan.io import load_photo
+    from skinscan.maps import write_maps
+    from skinscan.pipeline import assess
+
+    try:
+        photo = load_photo(original, limits=_limits(max_bytes, max_pixels))
+    except PhotoInputError as exc:
+        return _input_error(exc)
+    assessment = assess(photo)
+    record = assessment.to_dict()
+    target = Path(maps_dir)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+    try:
+        names = sorted(path.stem for path in write_maps(assessment, partial))
+        if fault_crash:
+            os._exit(FAULT_EXIT_STATUS)
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(partial, target)
+    finally:
+        if partial.exists():
+            shutil.rmtree(partial, ignore_errors=True)
+    return {"ok": True, "record": record, "maps": names}
