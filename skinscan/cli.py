@@ -208,6 +208,134 @@ def bench(
     console.print(kernels)
 
 
+@app.command("bench-serve")
+def bench_serve(
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            help="PostgreSQL URL (postgresql+psycopg://…) of a database of its own; "
+            "default: SQLite in a temporary data folder.",
+        ),
+    ] = None,
+    seconds: Annotated[
+        float, typer.Option(min=0.5, help="Measured seconds per read endpoint.")
+    ] = 10.0,
+    concurrency: Annotated[
+        int, typer.Option(min=1, help="Concurrent keep-alive connections of the load generator.")
+    ] = 32,
+    uploads: Annotated[
+        int, typer.Option(min=0, help="Concurrent uploads of the integrity check (0: skip).")
+    ] = 200,
+    patients: Annotated[int, typer.Option(min=1, help="Patients the uploads are spread over.")] = 8,
+    server_workers: Annotated[
+        int, typer.Option(min=1, help="uvicorn worker processes of the service.")
+    ] = 1,
+    assess_workers: Annotated[
+        int, typer.Option(min=1, help="Assessment worker processes per uvicorn worker.")
+    ] = 2,
+    client: Annotated[
+        str,
+        typer.Option(
+            help="Load generator's HTTP client: raw (minimal keep-alive HTTP/1.1, cheap) "
+            "or httpx (httpx.AsyncClient)."
+        ),
+    ] = "raw",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+) -> None:
+    """Load-test the HTTP service on loopback: reads vs /healthz, then concurrent uploads."""
+    if client not in ("raw", "httpx"):
+        _fail(f"--client must be raw or httpx, not {client!r}")
+    _bench_serve(
+        database_url,
+        seconds,
+        concurrency,
+        uploads,
+        patients,
+        server_workers,
+        assess_workers,
+        client,
+        as_json,
+    )
+
+
+def _bench_serve(
+    database_url: str | None,
+    seconds: float,
+    concurrency: int,
+    uploads: int,
+    patients: int,
+    server_workers: int,
+    assess_workers: int,
+    client: str,
+    as_json: bool,
+) -> None:
+    """Load-test the HTTP service on loopback: reads vs /healthz, then concurrent uploads."""
+    from skinscan.serve.loadtest import run_serve_bench
+
+    def say(line: str) -> None:
+        err_console.print(f"bench-serve: {line}", markup=False)
+
+    report = run_serve_bench(
+        database_url=database_url,
+        seconds=seconds,
+        concurrency=concurrency,
+        uploads=uploads,
+        upload_patients=patients,
+        server_workers=server_workers,
+        assess_workers=assess_workers,
+        client=client,
+        progress=say,
+    )
+    upload_report = report["uploads"]
+    if as_json:
+        sys.stdout.write(json.dumps(report) + "\n")
+    else:
+        setup = report["setup"]
+        console = Console()
+        console.print(
+            f"{setup['backend']}; {setup['server']}; {setup['cpu_count']} CPUs; "
+            f"{setup['concurrency']} connections × {setup['seconds']:g} s per endpoint; "
+            f"load generator: {setup['load_generator']}",
+            markup=False,
+        )
+        table = Table(title="reads (ratios: to GET /healthz in this run)")
+        for column in ("endpoint", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors"):
+            table.add_column(column, justify="left" if column == "endpoint" else "right")
+        table.add_column("× req/s", justify="right")
+        table.add_column("× p99", justify="right")
+        table.add_column("server ms/req", justify="right")
+        for figures in report["reads"].values():
+            table.add_row(
+                figures["path"].replace("/api/v1", ""),
+                f"{figures['requests_per_s']:.0f}",
+                f"{figures['p50_ms']:.1f}",
+                f"{figures['p95_ms']:.1f}",
+                f"{figures['p99_ms']:.1f}",
+                str(figures["errors"]),
+                f"{figures['ratio_rps_to_health']:.2f}",
+                f"{figures['ratio_p99_to_health']:.2f}",
+                f"{figures['server_http_cpu_ms_per_request']:.2f}",
+            )
+        console.print(table)
+        if upload_report is not None:
+            verdict = "ok" if upload_report["ok"] else "FAILED"
+            console.print(
+                f"uploads: {verdict} — {upload_report['uploads']} concurrent uploads, "
+                f"{upload_report['pairs']} (patient, photo) pairs → "
+                f"{upload_report['visits_db']} visits in the database, "
+                f"{upload_report['created']} created, {upload_report['duplicates']} duplicates; "
+                f"by status {upload_report['by_status']}; answered in "
+                f"{upload_report['answered_s']:.1f} s, settled in "
+                f"{upload_report['settled_s']:.1f} s",
+                markup=False,
+            )
+            for failure in upload_report["failures"]:
+                console.print(f"  {failure}", markup=False)
+    if upload_report is not None and not upload_report["ok"]:
+        raise typer.Exit(1)
+
+
 @app.command()
 def validate(
     out: Annotated[Path, typer.Option(help="Write the Markdown report here.")] = Path(

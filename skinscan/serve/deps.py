@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Path, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from skinscan.serve.keys import AuthContext, authenticate
+from skinscan.serve.schemas import PlainError
 from skinscan.serve.services import Services
 
 __all__ = [
     "API_PREFIX",
+    "CLINICIAN_RESPONSES",
+    "KEY_RESPONSES",
     "ClinicianKey",
     "CurrentKey",
+    "PathId",
     "ServicesDep",
     "SessionDep",
     "get_current_key",
@@ -28,6 +32,21 @@ __all__ = [
 
 #: Every API route lives under this versioned prefix.
 API_PREFIX = "/api/v1"
+
+#: A patient's or visit's id in a path: opaque (a random UUID), never holding NUL. PostgreSQL
+#: text cannot hold one either, so such an id answers 422 instead of failing the query.
+PathId = Annotated[str, Path(pattern=r"^[^\x00]*$")]
+
+#: The OpenAPI answers of a route that needs a key (:data:`CurrentKey`).
+KEY_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": PlainError, "description": "No key, or an unknown, malformed or revoked one"},
+}
+
+#: The OpenAPI answers of a route that needs a clinician's key (:data:`ClinicianKey`).
+CLINICIAN_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **KEY_RESPONSES,
+    403: {"model": PlainError, "description": "An integration key: it only reads numbers"},
+}
 
 
 def get_services(request: Request) -> Services:
@@ -56,6 +75,10 @@ def get_current_key(
 ) -> AuthContext:
     """The caller's key; 401 when it is missing, unknown or revoked."""
     auth = None if credentials is None else authenticate(session, credentials.credentials)
+    # End the lookup's transaction so its connection goes back to the pool: an upload holds this
+    # session while it waits for its assessment, and its own queries need a connection of their
+    # own. (The session's objects stay readable.)
+    session.commit()
     if auth is None:
         raise HTTPException(
             status_code=status.HTTP_401_UNAUTHORIZED,

@@ -8,15 +8,18 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
+    "CodedError",
     "ConcernProgress",
     "ErrorDetail",
     "Health",
     "PatientCreate",
     "PatientPublic",
+    "PlainError",
     "ProgressPublic",
     "SeriesPoint",
     "SignificantChange",
     "TrendPublic",
+    "ValidationErrors",
     "VisitError",
     "VisitPublic",
     "VisitSummary",
@@ -32,12 +35,37 @@ class ErrorDetail(BaseModel):
     message: str
 
 
+class CodedError(BaseModel):
+    """An error answer with a machine code: 409 of a retry or FHIR export, 413, 422 of a photo."""
+
+    detail: ErrorDetail
+
+
+class PlainError(BaseModel):
+    """An error answer with one line for a person: 401, 403, 404, 409 of a patient."""
+
+    detail: str
+
+
+class ValidationErrors(BaseModel):
+    """422 for a request that does not match the schema: one entry per offending field."""
+
+    detail: list[dict[str, Any]]
+
+
 class PatientCreate(BaseModel):
     """A new pseudonymous patient: the clinic's own identifier, nothing that names a person."""
 
     model_config = ConfigDict(extra="forbid")
 
-    external_id: str = Field(min_length=1, max_length=200, description="Unique per clinic.")
+    external_id: str = Field(
+        min_length=1,
+        max_length=200,
+        # No NUL (PostgreSQL text cannot hold one); checking the pattern also refuses text that
+        # is not Unicode (a lone surrogate from a JSON escape), which no database can store.
+        pattern=r"^[^\x00]*$",
+        description="Unique per clinic.",
+    )
 
 
 class VisitSummary(BaseModel):

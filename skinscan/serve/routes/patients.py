@@ -2,25 +2,36 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import json
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, HTTPException, Request, Response, UploadFile, status
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from pydantic import AfterValidator
 
 from skinscan.serve import crud
 from skinscan.serve.deps import (
     API_PREFIX,
+    CLINICIAN_RESPONSES,
+    KEY_RESPONSES,
     ClinicianKey,
     CurrentKey,
+    PathId,
     ServicesDep,
     SessionDep,
     route_name,
 )
 from skinscan.serve.schemas import (
-    ErrorDetail,
+    CodedError,
     PatientCreate,
     PatientPublic,
+    PlainError,
     ProgressPublic,
+    ValidationErrors,
     VisitPublic,
 )
 from skinscan.serve.uploads import receive_visit
@@ -28,14 +39,50 @@ from skinscan.serve.views import patient_public, progress_public
 
 __all__ = ["DUPLICATE_HEADER", "router"]
 
-router = APIRouter(tags=["patients"])
+
+class _AsciiValidationErrors(APIRoute):
+    """A route whose 422 for an invalid request is ASCII JSON (other characters escaped).
+
+    A JSON body may hold a lone surrogate (``"\\ud800"``): valid JSON, but not Unicode text.
+    FastAPI's own answer echoes the offending input and cannot encode it as UTF-8 (a 500).
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+
+        async def handle_escaped(request: Request) -> Response:
+            try:
+                return await handle(request)
+            except RequestValidationError as exc:
+                body = json.dumps({"detail": jsonable_encoder(exc.errors())}, ensure_ascii=True)
+                return Response(body, status_code=422, media_type="application/json")
+
+        return handle_escaped
+
+
+router = APIRouter(tags=["patients"], responses=KEY_RESPONSES, route_class=_AsciiValidationErrors)
 
 PATIENTS = API_PREFIX + "/patients"
 
 #: Header set (``true``) on an upload answered with an existing visit.
 DUPLICATE_HEADER = "X-Skinscan-Duplicate"
 
-_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such patient here"}}
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": PlainError, "description": "No such patient here"}
+}
+_UNPARSABLE: dict[int | str, dict[str, Any]] = {
+    400: {"model": PlainError, "description": "The body cannot be parsed (JSON, multipart)"}
+}
+
+
+def _has_utc_time(taken_at: datetime | None) -> datetime | None:
+    """A ``taken_at`` that can be stored: its time in UTC is a datetime (year 1 to 9999)."""
+    if taken_at is not None and taken_at.tzinfo is not None:
+        try:
+            taken_at.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("taken_at is out of range once converted to UTC") from None
+    return taken_at
 
 
 @router.post(
@@ -43,7 +90,11 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such pat
     operation_id="create_patient",
     response_model=PatientPublic,
     status_code=status.HTTP_201_CREATED,
-    responses={409: {"description": "The clinic already has this external_id"}},
+    responses={
+        **_UNPARSABLE,
+        **CLINICIAN_RESPONSES,
+        409: {"model": PlainError, "description": "The clinic already has this external_id"},
+    },
 )
 def create_patient(
     body: PatientCreate, session: SessionDep, key: ClinicianKey, request: Request
@@ -66,7 +117,7 @@ def create_patient(
     responses=_NOT_FOUND,
 )
 def read_patient(
-    patient_id: str, session: SessionDep, key: CurrentKey, request: Request
+    patient_id: PathId, session: SessionDep, key: CurrentKey, request: Request
 ) -> PatientPublic:
     """The patient and a summary of each visit, oldest first."""
     patient = crud.get_patient(session, key.clinic_id, patient_id)
@@ -85,7 +136,7 @@ def read_patient(
     responses=_NOT_FOUND,
 )
 def read_progress(
-    patient_id: str,
+    patient_id: PathId,
     session: SessionDep,
     key: CurrentKey,
     services: ServicesDep,
@@ -109,20 +160,27 @@ def read_progress(
     responses={
         200: {"model": VisitPublic, "description": "The photo was uploaded before: that visit"},
         202: {"model": VisitPublic, "description": "Accepted; the assessment is running"},
-        404: {"description": "No such patient here"},
-        413: {"model": ErrorDetail, "description": "The photo is over the upload limit"},
-        422: {"model": ErrorDetail, "description": "The photo cannot be read (code)"},
+        **_UNPARSABLE,
+        **CLINICIAN_RESPONSES,
+        **_NOT_FOUND,
+        413: {"model": CodedError, "description": "The photo is over the upload limit"},
+        422: {
+            "model": CodedError | ValidationErrors,
+            "description": "The photo cannot be read (its code), or the form is malformed",
+        },
     },
 )
 async def create_visit(
-    patient_id: str,
+    patient_id: PathId,
     photo: Annotated[UploadFile, File(description="The photo file (JPEG, PNG, TIFF, HEIC, …)")],
     key: ClinicianKey,
     services: ServicesDep,
     request: Request,
     response: Response,
     taken_at: Annotated[
-        datetime | None, Form(description="When the photo was taken (ISO 8601); default: now")
+        datetime | None,
+        Form(description="When the photo was taken (ISO 8601); default: now"),
+        AfterValidator(_has_utc_time),
     ] = None,
 ) -> VisitPublic:
     """Upload a visit's photo; 201 with the assessment, or 202 while it is computed."""

@@ -10,24 +10,29 @@ from fastapi.responses import FileResponse
 from skinscan.serve import crud
 from skinscan.serve.deps import (
     API_PREFIX,
+    CLINICIAN_RESPONSES,
+    KEY_RESPONSES,
     ClinicianKey,
     CurrentKey,
+    PathId,
     ServicesDep,
     SessionDep,
     route_name,
 )
 from skinscan.serve.models import Visit
-from skinscan.serve.schemas import VisitPublic
+from skinscan.serve.schemas import CodedError, PlainError, VisitPublic
 from skinscan.serve.uploads import retry_visit
 from skinscan.serve.views import visit_public
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["visits"])
+router = APIRouter(tags=["visits"], responses=KEY_RESPONSES)
 
 VISITS = API_PREFIX + "/visits"
 
-_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such visit here"}}
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": PlainError, "description": "No such visit here"}
+}
 
 
 def _visit_or_404(session: SessionDep, clinic_id: str, visit_id: str) -> Visit:
@@ -44,7 +49,7 @@ def _visit_or_404(session: SessionDep, clinic_id: str, visit_id: str) -> Visit:
     responses=_NOT_FOUND,
 )
 def read_visit(
-    visit_id: str, session: SessionDep, key: CurrentKey, services: ServicesDep, request: Request
+    visit_id: PathId, session: SessionDep, key: CurrentKey, services: ServicesDep, request: Request
 ) -> VisitPublic:
     """The visit; ``assessment`` holds ``skinscan.assessment/1`` once ``status`` is ``done``."""
     visit = _visit_or_404(session, key.clinic_id, visit_id)
@@ -61,12 +66,16 @@ def read_visit(
     response_model=VisitPublic,
     responses={
         202: {"model": VisitPublic, "description": "Accepted; the assessment is running"},
-        404: {"description": "No such visit here"},
-        409: {"description": "The visit has not failed, or failed for a reason a retry can't fix"},
+        **CLINICIAN_RESPONSES,
+        **_NOT_FOUND,
+        409: {
+            "model": CodedError,
+            "description": "The visit has not failed, or failed for a reason a retry can't fix",
+        },
     },
 )
 async def retry(
-    visit_id: str, key: ClinicianKey, services: ServicesDep, request: Request, response: Response
+    visit_id: PathId, key: ClinicianKey, services: ServicesDep, request: Request, response: Response
 ) -> VisitPublic:
     """Assess a failed visit again (``error.retryable`` true: a crashed or interrupted run)."""
     outcome = await retry_visit(services, key, visit_id, route_name(request))
@@ -81,12 +90,12 @@ async def retry(
     response_model=dict[str, Any],
     responses={
         200: {"content": {"application/fhir+json": {}}, "description": "A FHIR R4B Bundle"},
-        404: {"description": "No such visit here"},
-        409: {"description": "The visit is not assessed yet"},
+        **_NOT_FOUND,
+        409: {"model": CodedError, "description": "The visit is not assessed yet"},
     },
 )
 def read_visit_fhir(
-    visit_id: str, session: SessionDep, key: CurrentKey, request: Request
+    visit_id: PathId, session: SessionDep, key: CurrentKey, request: Request
 ) -> dict[str, Any]:
     """The visit's assessment as a FHIR Bundle: one Observation per concern, regions as parts."""
     from skinscan.serve.fhir import visit_bundle
@@ -112,12 +121,13 @@ def read_visit_fhir(
     response_class=FileResponse,
     responses={
         200: {"content": {"image/jpeg": {}}, "description": "Display copy, no metadata"},
-        403: {"description": "Integration keys never receive photos"},
-        404: {"description": "No such visit here"},
+        **CLINICIAN_RESPONSES,
+        403: {"model": PlainError, "description": "Integration keys never receive photos"},
+        404: {"model": PlainError, "description": "No such visit, or no display copy, here"},
     },
 )
 def read_visit_photo(
-    visit_id: str,
+    visit_id: PathId,
     session: SessionDep,
     key: ClinicianKey,
     services: ServicesDep,
@@ -141,12 +151,13 @@ def read_visit_photo(
     response_class=FileResponse,
     responses={
         200: {"content": {"image/png": {}}, "description": "An overlay (PNG)"},
-        403: {"description": "Integration keys never receive images"},
-        404: {"description": "No such visit or overlay here"},
+        **CLINICIAN_RESPONSES,
+        403: {"model": PlainError, "description": "Integration keys never receive images"},
+        404: {"model": PlainError, "description": "No such visit or overlay here"},
     },
 )
 def read_visit_map(
-    visit_id: str,
+    visit_id: PathId,
     name: str,
     session: SessionDep,
     key: ClinicianKey,
