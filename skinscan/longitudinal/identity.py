@@ -22,7 +22,6 @@ True
 from __future__ import annotations
 
 import importlib.metadata
-import importlib.util
 import threading
 from functools import lru_cache
 from pathlib import Path
@@ -30,6 +29,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
+
+from skinscan.standardise._landmarks import face_recognition_models_file
 
 __all__ = [
     "SAME_PERSON_MAX_DISTANCE",
@@ -73,24 +74,12 @@ class FaceIdentifier(Protocol):
 def face_recognition_model_path() -> Path:
     """Location of dlib's face recognition ResNet inside the installed ``face_recognition_models``.
 
-    The package is located without importing it: its ``__init__`` needs ``pkg_resources``, which
-    recent setuptools no longer ships.
-
     Raises
     ------
     FileNotFoundError
         When the package or the model file is missing.
     """
-    spec = importlib.util.find_spec("face_recognition_models")
-    locations = list(spec.submodule_search_locations or []) if spec else []
-    if not locations:
-        raise FileNotFoundError(
-            "face-recognition-models is not installed; it provides the face recognition model"
-        )
-    path = Path(locations[0]) / "models" / _MODEL_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"face recognition model missing: {path}")
-    return path
+    return face_recognition_models_file(_MODEL_FILE, "face recognition model")
 
 
 # One network per process (~22 MB, ~0.1 s to load). A dlib network keeps its activations in the

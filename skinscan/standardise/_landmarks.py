@@ -76,11 +76,11 @@ class Landmarker(Protocol):
     def detect(self, rgb_u8: NDArray[np.uint8]) -> list[FaceDetection]: ...
 
 
-def shape_predictor_path() -> Path:
-    """Location of dlib's 68-point model inside the installed ``face_recognition_models``.
+def face_recognition_models_file(name: str, what: str) -> Path:
+    """Location of the model file ``name`` inside the installed ``face_recognition_models``.
 
     The package is located without importing it: its ``__init__`` needs ``pkg_resources``, which
-    recent setuptools no longer ships.
+    recent setuptools no longer ships. ``what`` names the model in error messages.
 
     Raises
     ------
@@ -90,13 +90,22 @@ def shape_predictor_path() -> Path:
     spec = importlib.util.find_spec("face_recognition_models")
     locations = list(spec.submodule_search_locations or []) if spec else []
     if not locations:
-        raise FileNotFoundError(
-            "face-recognition-models is not installed; it provides the 68-point landmark model"
-        )
-    path = Path(locations[0]) / "models" / _MODEL_FILE
+        raise FileNotFoundError(f"face-recognition-models is not installed; it provides the {what}")
+    path = Path(locations[0]) / "models" / name
     if not path.is_file():
-        raise FileNotFoundError(f"landmark model missing: {path}")
+        raise FileNotFoundError(f"{what} missing: {path}")
     return path
+
+
+def shape_predictor_path() -> Path:
+    """Location of dlib's 68-point model inside the installed ``face_recognition_models``.
+
+    Raises
+    ------
+    FileNotFoundError
+        When the package or the model file is missing.
+    """
+    return face_recognition_models_file(_MODEL_FILE, "68-point landmark model")
 
 
 # One shape predictor per process (about 100 MB); loading it takes ~0.6 s. dlib documents its
