@@ -8,7 +8,6 @@ and reads back what the page shows.
 from __future__ import annotations
 
 import base64
-import json
 import shutil
 import socket
 import threading
@@ -297,69 +296,58 @@ def test_upload_through_the_page_shows_scores_overlays_and_trend(
 
 
 def test_significant_change_is_marked(service: Service, browser: Any) -> None:
-    """A progress answer with a significant change draws it (answer rewritten in flight)."""
+    """A real treatment course (painted erythema 3 → 2 → 0): the page marks its real change."""
+    from skinscan.serve.demo import demo_visits
+
+    headers = {"Authorization": f"Bearer {service.key}"}
     created = httpx.post(
         f"{service.url}/api/v1/patients",
         json={"external_id": "PAGE-0002"},
-        headers={"Authorization": f"Bearer {service.key}"},
+        headers=headers,
         timeout=10,
     )
     patient_id = created.json()["id"]
-    series = [
-        {"visit_id": "a", "taken_at": "2025-01-01T09:00:00Z", "severity": 62.0, "grade": 3},
-        {"visit_id": "b", "taken_at": "2025-02-01T09:00:00Z", "severity": None, "grade": None},
-        {"visit_id": "c", "taken_at": "2025-03-01T09:00:00Z", "severity": 41.0, "grade": 2},
-    ]
-    change = {
-        "from": "2025-01-01T09:00:00Z",
-        "to": "2025-03-01T09:00:00Z",
-        "delta": -21.0,
-        "mdc95": 6.5,
-        "direction": "improved",
-    }
-    trend = {
-        "n": 2,
-        "span_days": 59.0,
-        "slope_per_30_days": -10.7,
-        "ci95": None,
-        "direction": "improving",
-    }
-    body = {
-        "patient_id": patient_id,
-        "visits": 3,
-        "concerns": {
-            name: {
-                "series": series,
-                "trend": trend,
-                "latest_significant_change": change if name == "pigment" else None,
-            }
-            for name in CONCERNS
-        },
-    }
+    for taken_at, photo in demo_visits():
+        answer = httpx.post(
+            f"{service.url}/api/v1/patients/{patient_id}/visits",
+            files={"photo": ("visit.jpg", photo, "image/jpeg")},
+            data={"taken_at": taken_at.isoformat()},
+            headers=headers,
+            timeout=60,
+        )
+        assert answer.status_code in (201, 202), answer.text
+        visit_id = answer.json()["id"]
+        deadline = time.monotonic() + 60
+        while httpx.get(
+            f"{service.url}/api/v1/visits/{visit_id}", headers=headers, timeout=10
+        ).json()["status"] not in ("done", "failed"):
+            assert time.monotonic() < deadline, "the visit was not assessed in time"
+            time.sleep(0.2)
+    progress = httpx.get(
+        f"{service.url}/api/v1/patients/{patient_id}/progress", headers=headers, timeout=30
+    ).json()["concerns"]
+    change = progress["redness"]["latest_significant_change"]
+    assert change is not None, progress["redness"]
+    assert change["direction"] == "improved"
 
     context = browser.new_context()
     page = context.new_page()
     try:
-        page.route(
-            f"**/api/v1/patients/{patient_id}/progress",
-            lambda route: route.fulfill(
-                status=200, content_type="application/json", body=json.dumps(body)
-            ),
-        )
         page.goto(f"{service.url}/")
         page.get_by_label("Clinician key").fill(service.key)
         page.get_by_role("button", name="Use key").click()
         page.get_by_label("Patient id", exact=True).fill(patient_id)
         page.get_by_role("button", name="Open", exact=True).click()
-        pigment = page.locator('svg.trend[data-concern="pigment"]')
-        pigment.wait_for()
-        assert pigment.locator("circle.point").count() == 2
-        assert pigment.locator(".rejected").count() == 1
-        assert pigment.locator("line.significant.improved").count() == 1
-        assert pigment.locator("circle.significant-marker").count() == 1
-        caption = page.locator('figure.plot[data-concern="pigment"] figcaption').inner_text()
-        assert "-21.0" in caption
-        assert "MDC95 6.5" in caption
-        assert page.locator('svg.trend[data-concern="redness"] .significant-marker').count() == 0
+        redness = page.locator('svg.trend[data-concern="redness"]')
+        redness.wait_for()
+        assert redness.locator("circle.point").count() == 3
+        assert redness.locator("line.significant.improved").count() == 1
+        assert redness.locator("circle.significant-marker").count() == 1
+        caption = page.locator('figure.plot[data-concern="redness"] figcaption').inner_text()
+        assert f"{change['delta']:.1f}" in caption
+        assert f"MDC95 {change['mdc95']:.1f}" in caption
+        for name in CONCERNS:
+            marked = page.locator(f'svg.trend[data-concern="{name}"] .significant-marker').count()
+            assert marked == (progress[name]["latest_significant_change"] is not None), name
     finally:
         context.close()
