@@ -353,10 +353,9 @@ def validate(
         report = validation_report(
             faces=sample_faces(), seed=seed, repeats=repeats, progress=status.update
         )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_suffix(out.suffix + ".partial")
-    partial.write_text(report, encoding="utf-8")
-    os.replace(partial, out)
+    from skinscan.io import write_atomic
+
+    write_atomic(out, report)
     Console().print(f"wrote {out}")
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import cv2
@@ -10,6 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from skinscan.colour_space import linear_srgb_to_lab, linear_to_srgb, to_linear_float
+from skinscan.io import write_atomic
 from skinscan.pipeline import Assessment
 from skinscan.standardise.colour import COLORCHECKER_LINEAR_SRGB, Calibration
 from skinscan.standardise.face import draw_regions
@@ -110,15 +110,13 @@ def write_maps(assessment: Assessment, directory: str | Path) -> list[Path]:
 def write_png(path: Path, rgb_u8: NDArray[np.uint8]) -> Path:
     """Write an RGB image as PNG at ``path``, atomically; return the path.
 
-    Written beside, then renamed: a crash never leaves a half-written image under its name.
+    Written with :func:`skinscan.io.write_atomic`: a crash never leaves a half-written image under
+    its name.
     """
     ok, encoded = cv2.imencode(".png", cv2.cvtColor(rgb_u8, cv2.COLOR_RGB2BGR))
     if not ok:
         raise OSError(f"could not encode {path.name}")
-    partial = path.with_suffix(".png.partial")
-    partial.write_bytes(encoded.tobytes())
-    os.replace(partial, path)
-    return path
+    return write_atomic(path, encoded.tobytes())
 
 
 def draw_label(

@@ -18,6 +18,7 @@ Examples
 from __future__ import annotations
 
 from ._array import photo_from_array
+from ._atomic import write_atomic
 from ._encode import encode_clean
 from ._load import load_photo
 from ._sniff import sniff_format
@@ -31,4 +32,5 @@ __all__ = [
     "load_photo",
     "photo_from_array",
     "sniff_format",
+    "write_atomic",
 ]

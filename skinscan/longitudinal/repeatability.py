@@ -32,7 +32,6 @@ import functools
 import json
 import math
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -490,25 +489,11 @@ class RepeatabilityTable:
         )
 
     def save(self, path: _PathLike) -> None:
-        """Write the table as JSON, atomically (a temporary file in the folder, then a rename)."""
-        target = Path(path)
+        """Write the table as JSON, atomically (:func:`skinscan.io.write_atomic`)."""
+        from skinscan.io import write_atomic
+
         text = json.dumps(self.to_dict(), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
-        # mkstemp creates the file private (0600); a table holds no personal data and must be
-        # readable by the service, so it gets the usual 0644 (or the mode of the file it replaces).
-        mode = target.stat().st_mode & 0o777 if target.exists() else 0o644
-        handle, temporary = tempfile.mkstemp(
-            prefix=f".{target.name}.", suffix=".partial", dir=target.parent
-        )
-        try:
-            os.chmod(temporary, mode)
-            with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                stream.write(text)
-                stream.flush()
-                os.fsync(stream.fileno())
-            os.replace(temporary, target)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        write_atomic(path, text)
 
     @classmethod
     def load(cls, path: _PathLike) -> RepeatabilityTable:

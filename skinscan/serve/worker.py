@@ -73,7 +73,7 @@ def prepare_photo(original: str, display: str, max_bytes: int, max_pixels: int) 
         ``{"ok": False, "code", "message"}`` with the :class:`PhotoInputError` code.
     """
     from skinscan.errors import PhotoInputError
-    from skinscan.io import load_photo
+    from skinscan.io import load_photo, write_atomic
 
     try:
         photo = load_photo(original, limits=_limits(max_bytes, max_pixels))
@@ -81,7 +81,7 @@ def prepare_photo(original: str, display: str, max_bytes: int, max_pixels: int) 
         return _input_error(exc)
     target = Path(display)
     if not target.exists():
-        _write_atomic(target, _display_jpeg(photo))
+        write_atomic(target, _display_jpeg(photo))
     meta = photo.meta
     return {
         "ok": True,
@@ -110,14 +110,6 @@ def _display_jpeg(photo: Any) -> bytes:
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
         pixels = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
     return encode_clean(photo_from_array(np.ascontiguousarray(pixels)), format="JPEG", quality=90)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(handle, "wb") as out:
-        out.write(data)
-    os.replace(partial, path)
 
 
 def assess_photo(
