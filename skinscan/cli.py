@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -112,11 +112,18 @@ def assess(
         from skinscan.maps import write_maps
 
         write_maps(result, maps)
+    _emit(record, as_json=as_json, report=_print_report, ok=result.ok)
+
+
+def _emit(
+    record: dict[str, Any], *, as_json: bool, report: Callable[[dict[str, Any]], None], ok: bool
+) -> None:
+    """Print ``record`` as one JSON line or as a report; exit 3 when it was rejected or refused."""
     if as_json:
         sys.stdout.write(json.dumps(record, allow_nan=False) + "\n")
     else:
-        _print_report(record)
-    if not result.ok:
+        report(record)
+    if not ok:
         raise typer.Exit(EXIT_REJECTED)
 
 
@@ -519,12 +526,7 @@ def compare(
             from skinscan.longitudinal.change_maps import write_change_maps
 
             write_change_maps(result, maps)
-    if as_json:
-        sys.stdout.write(json.dumps(record, allow_nan=False) + "\n")
-    else:
-        _print_comparison(record)
-    if not result.ok:
-        raise typer.Exit(EXIT_REJECTED)
+    _emit(record, as_json=as_json, report=_print_comparison, ok=result.ok)
 
 
 def _print_comparison(record: dict[str, Any]) -> None:
