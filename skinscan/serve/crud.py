@@ -61,6 +61,19 @@ def audit(
     )
 
 
+def record_read(
+    session: Session,
+    auth: AuthContext,
+    route: str,
+    *,
+    patient_id: str,
+    visit_id: str | None = None,
+) -> None:
+    """Audit a read of a patient (or one of their visits) and commit it."""
+    audit(session, auth, "read", route, patient_id=patient_id, visit_id=visit_id)
+    session.commit()
+
+
 def create_patient(session: Session, auth: AuthContext, external_id: str, route: str) -> Patient:
     """Create a patient of the caller's clinic; :class:`PatientExists` if the id is taken."""
     patient = Patient(clinic_id=auth.clinic_id, external_id=external_id)

@@ -124,8 +124,7 @@ def read_patient(
     if patient is None:
         raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail="patient not found")
     visits = crud.visits_of(session, patient.id)
-    crud.audit(session, key, "read", route_name(request), patient_id=patient.id)
-    session.commit()
+    crud.record_read(session, key, route_name(request), patient_id=patient.id)
     return patient_public(patient, visits)
 
 
@@ -147,8 +146,7 @@ def read_progress(
     if patient is None:
         raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail="patient not found")
     visits = crud.visits_of(session, patient.id)
-    crud.audit(session, key, "read", route_name(request), patient_id=patient.id)
-    session.commit()
+    crud.record_read(session, key, route_name(request), patient_id=patient.id)
     return progress_public(patient.id, visits, services.repeatability_table())
 
 

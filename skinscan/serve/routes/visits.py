@@ -53,10 +53,9 @@ def read_visit(
 ) -> VisitPublic:
     """The visit; ``assessment`` holds ``skinscan.assessment/1`` once ``status`` is ``done``."""
     visit = _visit_or_404(session, key.clinic_id, visit_id)
-    crud.audit(
-        session, key, "read", route_name(request), patient_id=visit.patient_id, visit_id=visit.id
+    crud.record_read(
+        session, key, route_name(request), patient_id=visit.patient_id, visit_id=visit.id
     )
-    session.commit()
     return visit_public(visit, services.store)
 
 
@@ -106,10 +105,9 @@ def read_visit_fhir(
             status_code=status.HTTP_409_CONFLICT,
             detail={"code": "not_assessed", "message": f"the visit is {visit.status}"},
         )
-    crud.audit(
-        session, key, "read", route_name(request), patient_id=visit.patient_id, visit_id=visit.id
+    crud.record_read(
+        session, key, route_name(request), patient_id=visit.patient_id, visit_id=visit.id
     )
-    session.commit()
     return visit_bundle(
         visit.id, visit.patient_id, visit.taken_at, visit.assessment, visit.photo_sha256
     )
@@ -138,10 +136,9 @@ def read_visit_photo(
     path = services.store.display_path(visit.photo_sha256)
     if not path.is_file():
         raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail="no display copy")
-    crud.audit(
-        session, key, "read", route_name(request), patient_id=visit.patient_id, visit_id=visit.id
+    crud.record_read(
+        session, key, route_name(request), patient_id=visit.patient_id, visit_id=visit.id
     )
-    session.commit()
     return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "private"})
 
 
@@ -169,8 +166,7 @@ def read_visit_map(
     path = services.store.map_path(visit.id, name) if visit.status == "done" else None
     if path is None:
         raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail="no such overlay")
-    crud.audit(
-        session, key, "read", route_name(request), patient_id=visit.patient_id, visit_id=visit.id
+    crud.record_read(
+        session, key, route_name(request), patient_id=visit.patient_id, visit_id=visit.id
     )
-    session.commit()
     return FileResponse(path, media_type="image/png", headers={"Cache-Control": "private"})
