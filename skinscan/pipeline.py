@@ -12,7 +12,7 @@ from numpy.typing import NDArray
 
 from skinscan.errors import PhotoInputError
 from skinscan.io import LoadLimits, Photo, PhotoMetadata, load_photo, photo_from_array
-from skinscan.measures import ConcernResult, measure_all
+from skinscan.measures import CONCERNS, ConcernResult, measure_all
 from skinscan.scoring import CALIBRATION_VERSION, Severity, score
 from skinscan.standardise.face import Landmarker, default_landmarker
 from skinscan.standardise.protocol import CaptureProtocol
@@ -21,7 +21,6 @@ from skinscan.standardise.standard import StandardPhoto, standardise
 __all__ = ["SCHEMA", "Assessment", "ConcernScore", "assess"]
 
 SCHEMA = "skinscan.assessment/1"
-CONCERNS = ("redness", "pigment", "texture", "wrinkles")
 CLASSICAL_MODEL = {"name": "skinscan-classical", "version": CALIBRATION_VERSION}
 
 

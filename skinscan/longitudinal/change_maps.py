@@ -18,8 +18,9 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from skinscan.longitudinal.compare import CONCERNS, Comparison
+from skinscan.longitudinal.compare import Comparison
 from skinscan.maps import draw_label, write_png
+from skinscan.measures import CONCERNS
 from skinscan.standardise.standard import StandardPhoto
 
 __all__ = ["change_maps", "change_overlay", "registration_check", "write_change_maps"]

@@ -24,6 +24,7 @@ from numpy.typing import NDArray
 
 from skinscan.longitudinal.registration import Registration, register, register_records
 from skinscan.longitudinal.repeatability import RepeatabilityTable, default_table
+from skinscan.measures import CONCERNS
 from skinscan.scoring import CALIBRATION_VERSION
 
 if TYPE_CHECKING:
@@ -42,7 +43,6 @@ __all__ = [
 
 SCHEMA = "skinscan.comparison/1"
 ASSESSMENT_SCHEMA = "skinscan.assessment/1"
-CONCERNS = ("redness", "pigment", "texture", "wrinkles")
 CLASSICAL_MODEL_NAME = "skinscan-classical"
 
 Direction = Literal["improved", "worsened", "unchanged"]

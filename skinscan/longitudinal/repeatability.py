@@ -41,6 +41,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from skinscan.longitudinal import _repeat_stats as rs
+from skinscan.measures import CONCERNS
 
 __all__ = [
     "CONCERNS",
@@ -61,7 +62,6 @@ __all__ = [
 SCHEMA = "skinscan.repeatability/1"
 #: Bandwidth (severity points) of the level-dependent SEM (:meth:`RepeatStat.sem_at`).
 LEVEL_BANDWIDTH = 8.0
-CONCERNS = ("redness", "pigment", "texture", "wrinkles")
 _ASSESSMENT_SCHEMA = "skinscan.assessment/1"
 _SCORING_MODEL = "skinscan-classical"
 _PathLike = str | os.PathLike[str]

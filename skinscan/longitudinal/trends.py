@@ -18,11 +18,12 @@ from typing import Any, Literal
 
 import numpy as np
 
+from skinscan.measures import CONCERNS
+
 __all__ = ["DAYS_PER_UNIT", "Trend", "progress", "trend"]
 
 #: Slopes are per this many days (about one month).
 DAYS_PER_UNIT = 30.0
-CONCERNS = ("redness", "pigment", "texture", "wrinkles")
 
 TrendDirection = Literal["improving", "worsening", "stable", "undetermined"]
 
