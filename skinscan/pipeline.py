@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -18,10 +19,19 @@ from skinscan.standardise.face import Landmarker, default_landmarker
 from skinscan.standardise.protocol import CaptureProtocol
 from skinscan.standardise.standard import StandardPhoto, standardise
 
-__all__ = ["SCHEMA", "Assessment", "ConcernScore", "assess"]
+__all__ = [
+    "CLASSICAL_MODEL_NAME",
+    "SCHEMA",
+    "Assessment",
+    "ConcernScore",
+    "assess",
+    "calibration_version",
+]
 
 SCHEMA = "skinscan.assessment/1"
-CLASSICAL_MODEL = {"name": "skinscan-classical", "version": CALIBRATION_VERSION}
+#: The classical measures' entry in ``models``; its version is the scoring calibration's.
+CLASSICAL_MODEL_NAME = "skinscan-classical"
+CLASSICAL_MODEL = {"name": CLASSICAL_MODEL_NAME, "version": CALIBRATION_VERSION}
 
 
 @dataclass(frozen=True)
@@ -181,3 +191,11 @@ def assess(
         },
         standard=standard,
     )
+
+
+def calibration_version(record: Mapping[str, Any]) -> str | None:
+    """The scoring calibration a ``skinscan.assessment/1`` record names (None if it names none)."""
+    for model in record.get("models") or []:
+        if isinstance(model, Mapping) and model.get("name") == CLASSICAL_MODEL_NAME:
+            return str(model.get("version"))
+    return None

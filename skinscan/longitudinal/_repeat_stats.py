@@ -177,14 +177,12 @@ def concern_matrices(subjects: Sequence[Sequence[Mapping[str, Any]]]) -> Concern
     return ConcernMatrices(severity, measures, regions)
 
 
-def scoring_calibration(records: Iterable[Mapping[str, Any]], *, model: str, default: str) -> str:
-    """The version of scoring ``model`` the records name (one, or ValueError); else ``default``."""
-    versions = {
-        str(entry.get("version"))
-        for record in records
-        for entry in record.get("models") or []
-        if isinstance(entry, Mapping) and entry.get("name") == model
-    }
+def scoring_calibration(records: Iterable[Mapping[str, Any]], *, default: str) -> str:
+    """The scoring calibration the records name (one, or ValueError); else ``default``."""
+    from skinscan.pipeline import calibration_version
+
+    found = (calibration_version(record) for record in records)
+    versions = {version for version in found if version is not None}
     if len(versions) > 1:
         raise ValueError(
             f"the captures were scored with different calibrations {sorted(versions)}; "

@@ -25,6 +25,7 @@ from numpy.typing import NDArray
 from skinscan.longitudinal.registration import Registration, register, register_records
 from skinscan.longitudinal.repeatability import RepeatabilityTable, default_table
 from skinscan.measures import CONCERNS
+from skinscan.pipeline import calibration_version
 from skinscan.scoring import CALIBRATION_VERSION
 
 if TYPE_CHECKING:
@@ -43,7 +44,6 @@ __all__ = [
 
 SCHEMA = "skinscan.comparison/1"
 ASSESSMENT_SCHEMA = "skinscan.assessment/1"
-CLASSICAL_MODEL_NAME = "skinscan-classical"
 
 Direction = Literal["improved", "worsened", "unchanged"]
 MeasureDirection = Literal["increased", "decreased", "unchanged"]
@@ -231,19 +231,12 @@ def _resolve(visit: Any, assess_options: Mapping[str, Any]) -> tuple[dict[str, A
     return assessment.to_dict(), assessment
 
 
-def _calibration_version(record: Mapping[str, Any]) -> str | None:
-    for model in record.get("models") or []:
-        if model.get("name") == CLASSICAL_MODEL_NAME:
-            return str(model.get("version"))
-    return None
-
-
 def _summary(record: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "sha256": record["photo"].get("sha256"),
         "quality_ok": bool(record["quality"].get("ok")),
         "face_found": bool(record["face"].get("found")),
-        "calibration_version": _calibration_version(record),
+        "calibration_version": calibration_version(record),
     }
 
 
@@ -402,7 +395,7 @@ def _refusal(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, s
                 "message": f"the {label} photo was rejected by the quality gate: "
                 + _quality_reasons(record),
             }
-    versions = (_calibration_version(before), _calibration_version(after))
+    versions = (calibration_version(before), calibration_version(after))
     if versions[0] != versions[1]:
         return {
             "code": "calibration_mismatch",

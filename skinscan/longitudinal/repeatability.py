@@ -63,7 +63,6 @@ SCHEMA = "skinscan.repeatability/1"
 #: Bandwidth (severity points) of the level-dependent SEM (:meth:`RepeatStat.sem_at`).
 LEVEL_BANDWIDTH = 8.0
 _ASSESSMENT_SCHEMA = "skinscan.assessment/1"
-_SCORING_MODEL = "skinscan-classical"
 _PathLike = str | os.PathLike[str]
 
 
@@ -630,7 +629,6 @@ def _build(
         )
     calibration = rs.scoring_calibration(
         (record for got in kept for record in got),
-        model=_SCORING_MODEL,
         default=CALIBRATION_VERSION,
     )
     concerns = {
