@@ -79,6 +79,7 @@ class BenchResult:
     calibration: str
     registration_ok: bool
     kernels: dict[str, dict[str, float]]
+    models: dict[str, dict[str, Any]]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -95,6 +96,7 @@ class BenchResult:
                 name: {k: round(v, 4) for k, v in figures.items()}
                 for name, figures in self.kernels.items()
             },
+            "models": self.models,
         }
 
 
@@ -135,6 +137,10 @@ def _time_in_this_process(path: str, repeats: int, second_path: str) -> None:
         t4 = time.perf_counter()
         result = assess(path, landmarker=landmarker)
         row["assess"] = time.perf_counter() - t4
+        del result
+        t4 = time.perf_counter()
+        result = assess(path, landmarker=landmarker, learned=False)
+        row["assess_classical"] = time.perf_counter() - t4
         del result
         t5 = time.perf_counter()
         comparison = compare(path, second_path, landmarker=landmarker)
@@ -210,6 +216,7 @@ def run_bench(*, megapixels: float = 12.0, repeats: int = 7, progress: Any = Non
         "standardise",
         "load_standardise",
         "assess",
+        "assess_classical",
         "compare_photos",
         "compare_saved",
     )
@@ -227,7 +234,23 @@ def run_bench(*, megapixels: float = 12.0, repeats: int = 7, progress: Any = Non
         calibration=str(rows[-1]["calibration"]),
         registration_ok=bool(rows[-1]["registration_ok"]),
         kernels=kernel_ratios(),
+        models=model_latencies(),
     )
+
+
+def model_latencies(*, size: int = 512) -> dict[str, dict[str, Any]]:
+    """CPU latency at ``size``² of each shipped default bundle: onnxruntime, and PyTorch (float32,
+    eager, same threads) as the reference measured in the same run.
+    """
+    from skinscan.models import default_bundle_path
+    from skinscan.models.bench import bench_cpu_inference
+
+    figures = {}
+    for task in ("segmentation", "severity"):
+        path = default_bundle_path(task)
+        if path is not None:
+            figures[task] = bench_cpu_inference(path, size=size, repeats=10)
+    return figures
 
 
 def kernel_ratios() -> dict[str, dict[str, float]]:

@@ -97,6 +97,12 @@ def assess(
             "--site", help="Body-site photos: mask image (non-zero = assess) of the photo's size."
         ),
     ] = None,
+    classical_only: Annotated[
+        bool,
+        typer.Option(
+            "--classical-only", help="Do not run the trained models beside the classical measures."
+        ),
+    ] = False,
 ) -> None:
     """Assess one photo: quality, calibration, face, and the four concerns."""
     from skinscan.pipeline import assess as run_assess
@@ -104,7 +110,7 @@ def assess(
     try:
         mask = _load_site_mask(site)
         with _native_messages_hidden():
-            result = run_assess(photo, protocol=protocol, site=mask)
+            result = run_assess(photo, protocol=protocol, site=mask, learned=not classical_only)
     except (PhotoInputError, ProtocolError) as exc:
         _fail(str(exc))
     record = result.to_dict()
@@ -158,18 +164,38 @@ def _print_report(record: dict[str, Any]) -> None:
     table.add_column("concern")
     table.add_column("severity", justify="right")
     table.add_column("grade", justify="right")
+    table.add_column("source")
+    table.add_column("learned (agreement)")
     table.add_column("measures")
     for name, concern in record["concerns"].items():
         measures = ", ".join(
             f"{k} {v:.3g}" if v is not None else f"{k} –" for k, v in concern["measures"].items()
         )
-        table.add_row(name, f"{concern['severity']:.1f}", str(concern["grade"]), measures)
+        table.add_row(
+            name,
+            f"{concern['severity']:.1f}",
+            str(concern["grade"]),
+            concern.get("source", "classical"),
+            _learned_cell(concern.get("learned")),
+            measures,
+        )
     console.print(table)
     timings = record["timings_ms"]
     console.print(
         f"time: {timings['total']:.0f} ms (load {timings['load']:.0f}, "
         f"standardise {timings['standardise']:.0f}, measure {timings['measure']:.0f})"
     )
+
+
+def _learned_cell(learned: dict[str, Any] | None) -> str:
+    if not learned:
+        return "–"
+    parts = [] if learned["severity"] is None else [f"{learned['severity']:.1f}"]
+    parts += [
+        f"{k} {v:+.2f}" if k.endswith("delta") else f"{k} {v:.2f}"
+        for k, v in learned["agreement"].items()
+    ]
+    return ", ".join(parts) or "–"
 
 
 @app.command()
@@ -213,6 +239,27 @@ def bench(
     for name, kernel in figures["kernels"].items():
         kernels.add_row(name, f"{kernel['ratio']:.1f}", f"{kernel['correlation']:.4f}")
     console.print(kernels)
+    if figures["models"]:
+        models = Table(title="shipped models, CPU, one photo (this run)")
+        for column in (
+            "model",
+            "size",
+            "threads",
+            "onnxruntime ms",
+            "predict ms",
+            "torch ÷ onnxruntime",
+        ):
+            models.add_column(column, justify="left" if column == "model" else "right")
+        for model in figures["models"].values():
+            models.add_row(
+                f"{model['name']} {model['version']}",
+                f"{model['size']}²",
+                str(model["threads"]),
+                f"{model['onnxruntime_ms']:.1f}",
+                f"{model['predict_ms']:.1f}",
+                f"{model['torch_over_onnxruntime']:.2f}",
+            )
+        console.print(models)
 
 
 @app.command("bench-serve")
@@ -236,23 +283,33 @@ def bench_serve(
     ] = 200,
     patients: Annotated[int, typer.Option(min=1, help="Patients the uploads are spread over.")] = 8,
     server_workers: Annotated[
-        int, typer.Option(min=1, help="uvicorn worker processes of the service.")
+        int, typer.Option(min=1, help="HTTP server processes of the service (serve --workers).")
     ] = 1,
     assess_workers: Annotated[
-        int, typer.Option(min=1, help="Assessment worker processes per uvicorn worker.")
+        int, typer.Option(min=1, help="Assessment worker processes per HTTP server process.")
     ] = 2,
     client: Annotated[
         str,
         typer.Option(
-            help="Load generator's HTTP client: raw (minimal keep-alive HTTP/1.1, cheap) "
-            "or httpx (httpx.AsyncClient)."
+            help="Load generator: wrk (C, cheapest), raw (minimal asyncio HTTP/1.1), httpx "
+            "(httpx.AsyncClient, costly), or auto (wrk when installed, else raw)."
         ),
-    ] = "raw",
+    ] = "auto",
+    relaxed_read_audit: Annotated[
+        bool,
+        typer.Option(
+            "--relaxed-read-audit",
+            help="Run the service with SKINSCAN_READ_AUDIT_DURABLE=false: read audit rows "
+            "are committed before each answer but reach the disk shortly after.",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
 ) -> None:
     """Load-test the HTTP service on loopback: reads vs /healthz, then concurrent uploads."""
-    if client not in ("raw", "httpx"):
-        _fail(f"--client must be raw or httpx, not {client!r}")
+    from skinscan.serve.loadtest import CLIENTS
+
+    if client not in CLIENTS:
+        _fail(f"--client must be one of {', '.join(CLIENTS)}, not {client!r}")
     _bench_serve(
         database_url,
         seconds,
@@ -263,6 +320,7 @@ def bench_serve(
         assess_workers,
         client,
         as_json,
+        read_audit_durable=not relaxed_read_audit,
     )
 
 
@@ -276,6 +334,8 @@ def _bench_serve(
     assess_workers: int,
     client: str,
     as_json: bool,
+    *,
+    read_audit_durable: bool = True,
 ) -> None:
     """Load-test the HTTP service on loopback: reads vs /healthz, then concurrent uploads."""
     from skinscan.serve.loadtest import run_serve_bench
@@ -283,27 +343,32 @@ def _bench_serve(
     def say(line: str) -> None:
         err_console.print(f"bench-serve: {line}", markup=False)
 
-    report = run_serve_bench(
-        database_url=database_url,
-        seconds=seconds,
-        concurrency=concurrency,
-        uploads=uploads,
-        upload_patients=patients,
-        server_workers=server_workers,
-        assess_workers=assess_workers,
-        client=client,
-        progress=say,
-    )
+    try:
+        report = run_serve_bench(
+            database_url=database_url,
+            seconds=seconds,
+            concurrency=concurrency,
+            uploads=uploads,
+            upload_patients=patients,
+            server_workers=server_workers,
+            assess_workers=assess_workers,
+            client=client,
+            read_audit_durable=read_audit_durable,
+            progress=say,
+        )
+    except ValueError as exc:  # e.g. --client wrk without wrk installed
+        _fail(str(exc))
     upload_report = report["uploads"]
     if as_json:
         sys.stdout.write(json.dumps(report) + "\n")
     else:
         setup = report["setup"]
         console = Console()
+        audit = "durable" if setup.get("read_audit_durable", True) else "relaxed"
         console.print(
             f"{setup['backend']}; {setup['server']}; {setup['cpu_count']} CPUs; "
             f"{setup['concurrency']} connections × {setup['seconds']:g} s per endpoint; "
-            f"load generator: {setup['load_generator']}",
+            f"read audit: {audit}; load generator: {setup['load_generator']}",
             markup=False,
         )
         table = Table(title="reads (ratios: to GET /healthz in this run)")
@@ -312,6 +377,7 @@ def _bench_serve(
         table.add_column("× req/s", justify="right")
         table.add_column("× p99", justify="right")
         table.add_column("server ms/req", justify="right")
+        table.add_column("generator CPU s", justify="right")
         for figures in report["reads"].values():
             table.add_row(
                 figures["path"].replace("/api/v1", ""),
@@ -323,8 +389,16 @@ def _bench_serve(
                 f"{figures['ratio_rps_to_health']:.2f}",
                 f"{figures['ratio_p99_to_health']:.2f}",
                 f"{figures['server_http_cpu_ms_per_request']:.2f}",
+                f"{figures['generator_cpu_s']:.2f} / {figures['seconds']:.0f}",
             )
         console.print(table)
+        met = report.get("targets_met", {})
+        targets = report["targets"]
+        console.print(
+            f"targets (≥ {targets['reads_per_s']} req/s, p99 ≤ {targets['p99_ms']} ms): "
+            + ", ".join(f"{name} {'met' if ok else 'NOT met'}" for name, ok in met.items()),
+            markup=False,
+        )
         if upload_report is not None:
             verdict = "ok" if upload_report["ok"] else "FAILED"
             console.print(
@@ -596,6 +670,23 @@ def serve(
             "--demo", help="Create a demo clinic and key (printed) and load sample visits."
         ),
     ] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=64,
+            help="HTTP server processes sharing the port (default: SKINSCAN_SERVER_WORKERS, "
+            "else 1); each has its own SKINSCAN_WORKERS assessment processes.",
+        ),
+    ] = None,
+    access_log: Annotated[
+        bool,
+        typer.Option(
+            "--access-log/--no-access-log",
+            help="Log one line per request (the audit log records reads and writes of "
+            "patient data either way).",
+        ),
+    ] = False,
 ) -> None:
     """Run the HTTP API and the clinician's page (settings from SKINSCAN_* variables)."""
     settings = _service_settings()
@@ -606,14 +697,20 @@ def serve(
             f"database at the latest schema: {migrate_database(settings)}", markup=False
         )
         return
-    import uvicorn
+    from skinscan.serve.process import run_service
 
-    from skinscan.serve.app import create_app
-
-    app = create_app(settings)
     if demo:
         _start_demo(settings, host, port)
-    uvicorn.run(app, host=host, port=port, log_level=log_level)
+    status = run_service(
+        settings,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        access_log=access_log,
+    )
+    if status:
+        raise typer.Exit(status)
 
 
 def _start_demo(settings: Any, host: str, port: int) -> None:
@@ -705,6 +802,22 @@ def keys_revoke(
     if info is None:
         _fail(f"no key with id {key_id!r}")
     Console().print(f"revoked key {info.key_id} of clinic {info.clinic!r}", markup=False)
+
+
+def _mount_model_commands() -> None:
+    """``skinscan models|datasets …`` and ``skinscan train|evaluate|bench-train``."""
+    from skinscan.datasets.cli import app as datasets_app
+    from skinscan.models.cli import app as models_app
+    from skinscan.training import cli as training_cli
+
+    app.add_typer(models_app, name="models")
+    app.add_typer(datasets_app, name="datasets")
+    app.command("train")(training_cli.train)
+    app.command("evaluate")(training_cli.evaluate)
+    app.command("bench-train")(training_cli.bench_train)
+
+
+_mount_model_commands()
 
 
 def main() -> None:

@@ -14,7 +14,15 @@ from skinscan.pipeline import Assessment
 from skinscan.standardise.colour import COLORCHECKER_LINEAR_SRGB, Calibration
 from skinscan.standardise.face import draw_regions
 
-__all__ = ["calibration_overlay", "concern_overlay", "draw_label", "write_maps", "write_png"]
+__all__ = [
+    "AGREEMENT_COLOURS",
+    "agreement_overlay",
+    "calibration_overlay",
+    "concern_overlay",
+    "draw_label",
+    "write_maps",
+    "write_png",
+]
 
 
 def calibration_overlay(rgb_u8: NDArray[np.uint8], calibration: Calibration) -> NDArray[np.uint8]:
@@ -85,7 +93,8 @@ def write_maps(assessment: Assessment, directory: str | Path) -> list[Path]:
     """Write the overlays of ``assessment`` as PNG files into ``directory``; return their paths.
 
     Files: ``regions.png``, ``calibration.png``, ``calibrated.png`` (the analysis copy after colour
-    correction) and, when the photo passed the quality gate, ``<concern>.png`` for each concern.
+    correction) and, when the photo passed the quality gate, ``<concern>.png`` for each concern
+    and, where a trained segmenter ran, ``agreement_<concern>.png`` (:func:`agreement_overlay`).
     """
     standard = assessment.standard
     if standard is None:
@@ -104,7 +113,45 @@ def write_maps(assessment: Assessment, directory: str | Path) -> list[Path]:
             union |= mask
         for name, concern in assessment.concerns.items():
             images[name] = concern_overlay(standard.rgb_u8, concern.result.map, union)
+            learned = concern.learned
+            plane = _LEARNED_PLANE.get(name)
+            if learned is not None and learned.probability is not None and plane:
+                classical = concern.result.masks.get(plane)
+                if classical is not None:
+                    images[f"agreement_{name}"] = agreement_overlay(
+                        standard.rgb_u8, classical & union, (learned.probability >= 0.5) & union
+                    )
     return [write_png(folder / f"{name}.png", image) for name, image in images.items()]
+
+
+#: The classical mask each learned plane is compared with, by concern.
+_LEARNED_PLANE = {"wrinkles": "wrinkles", "pigment": "spots"}
+#: Colours of :func:`agreement_overlay`: both, classical only, learned only.
+AGREEMENT_COLOURS = ((40, 200, 60), (40, 120, 255), (255, 200, 0))
+
+
+def agreement_overlay(
+    rgb_u8: NDArray[np.uint8], classical: NDArray[np.bool_], learned: NDArray[np.bool_]
+) -> NDArray[np.uint8]:
+    """The photo with the classical and the learned detections painted by agreement.
+
+    Green where both detect, blue where only the classical filters do, amber where only the
+    trained model does (:data:`AGREEMENT_COLOURS`), with a legend.
+    """
+    out = rgb_u8.copy()
+    for mask, colour in zip(
+        (classical & learned, classical & ~learned, learned & ~classical),
+        AGREEMENT_COLOURS,
+        strict=True,
+    ):
+        out[mask] = (0.35 * out[mask] + 0.65 * np.asarray(colour, np.float32)).astype(np.uint8)
+    for row, (label, colour) in enumerate(
+        zip(("both", "classical only", "learned only"), AGREEMENT_COLOURS, strict=True)
+    ):
+        y = 22 + 22 * row
+        cv2.rectangle(out, (8, y - 12), (22, y + 2), colour, -1)
+        draw_label(out, label, (28, y), scale=0.5)
+    return out
 
 
 def write_png(path: Path, rgb_u8: NDArray[np.uint8]) -> Path:

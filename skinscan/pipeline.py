@@ -12,6 +12,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from skinscan.errors import PhotoInputError
+from skinscan.fusion import LearnedConcern, LearnedModels, default_models, learned_concerns
 from skinscan.io import LoadLimits, Photo, PhotoMetadata, load_photo, photo_from_array
 from skinscan.measures import CONCERNS, ConcernResult, measure_all
 from skinscan.scoring import CALIBRATION_VERSION, Severity, score
@@ -36,16 +37,36 @@ CLASSICAL_MODEL = {"name": CLASSICAL_MODEL_NAME, "version": CALIBRATION_VERSION}
 
 @dataclass(frozen=True)
 class ConcernScore:
-    """Severity and measures of one concern, whole face and per region."""
+    """Severity and measures of one concern, whole face and per region.
+
+    ``severity`` is the classical one; ``learned`` what the trained models said, when loaded.
+    ``reported`` is the severity the record gives: the learned one only where the bundle's shipped
+    evaluation says it beats the classical filters (:mod:`skinscan.fusion`); ``source`` says which.
+    Region severities are always classical (the regressor scores the whole face).
+    """
 
     severity: Severity
     result: ConcernResult
     region_severity: dict[str, Severity]
+    learned: LearnedConcern | None = None
+    learned_models: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def source(self) -> str:
+        return "learned" if self.learned is not None and self.learned.chosen else "classical"
+
+    @property
+    def reported(self) -> Severity:
+        if self.learned is not None and self.learned.chosen and self.learned.severity is not None:
+            return self.learned.severity
+        return self.severity
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "severity": self.severity.severity,
-            "grade": self.severity.grade,
+        reported = self.reported
+        record: dict[str, Any] = {
+            "severity": reported.severity,
+            "grade": reported.grade,
+            "source": self.source,
             "measures": _rounded(self.result.measures),
             "regions": {
                 name: {
@@ -56,6 +77,11 @@ class ConcernScore:
                 if name in self.region_severity
             },
         }
+        if self.learned is not None:
+            models = [{"name": n, "version": v} for n, v in self.learned_models]
+            record["learned"] = self.learned.to_dict(models)
+            record["classical"] = {"severity": self.severity.severity, "grade": self.severity.grade}
+        return record
 
 
 @dataclass(frozen=True)
@@ -113,6 +139,8 @@ def assess(
     site: NDArray[np.bool_] | None = None,
     limits: LoadLimits | None = None,
     landmarker: Landmarker | None = None,
+    models: LearnedModels | None = None,
+    learned: bool = True,
 ) -> Assessment:
     """Assess one photo.
 
@@ -130,6 +158,11 @@ def assess(
         File-size and pixel limits for loading.
     landmarker : Landmarker, optional
         Replaces the bundled face landmarker.
+    models : LearnedModels, optional
+        Trained models to run beside the classical measures; default: the bundles shipped as
+        package data (:func:`skinscan.fusion.default_models`), loaded once per process.
+    learned : bool
+        False runs the classical measures alone.
 
     Returns
     -------
@@ -161,6 +194,7 @@ def assess(
     t_standard = time.perf_counter()
 
     concerns: dict[str, ConcernScore] | None = None
+    runtimes = (models or default_models()) if learned else LearnedModels()
     if standard.quality.ok:
         view = standard.measurement_view()
         results = measure_all(view.linear, view.regions, mm_per_px=view.mm_per_px)
@@ -168,21 +202,41 @@ def assess(
         for name in CONCERNS:
             result = results[name]
             # Maps travel in analysis-copy coordinates, like every other array of the assessment.
-            result = replace(result, map=view.to_analysis(result.map, standard.rgb_u8.shape))
+            shape = standard.rgb_u8.shape
+            result = replace(
+                result,
+                map=view.to_analysis(result.map, shape),
+                masks={
+                    k: view.to_analysis(m.astype(np.float32), shape) >= 0.5
+                    for k, m in result.masks.items()
+                },
+            )
             overall, per_region = score(result)
             concerns[name] = ConcernScore(overall, result, per_region)
+        fused = learned_concerns(
+            standard.rgb_u8,
+            standard.regions,
+            {name: (c.severity, c.result) for name, c in concerns.items()},
+            runtimes,
+            mm_per_px=standard.mm_per_px,
+        )
+        entries = tuple((e["name"], e["version"]) for e in runtimes.entries)
+        for name, learned_concern in fused.items():
+            concerns[name] = replace(
+                concerns[name], learned=learned_concern, learned_models=entries
+            )
     t_end = time.perf_counter()
 
-    models = [CLASSICAL_MODEL]
+    model_entries = [CLASSICAL_MODEL, *runtimes.entries]
     if standard.face is not None:
-        models.insert(0, {"name": marker.name, "version": marker.version})
+        model_entries.insert(0, {"name": marker.name, "version": marker.version})
     return Assessment(
         photo=loaded.meta,
         quality=standard.quality.to_dict(),
         calibration=_calibration_dict(standard),
         face=standard.face_dict(),
         concerns=concerns,
-        models=models,
+        models=model_entries,
         timings_ms={
             "load": (t_loaded - t_start) * 1e3,
             "standardise": (t_standard - t_loaded) * 1e3,

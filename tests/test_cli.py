@@ -65,7 +65,14 @@ def test_assess_json_has_the_contract_shape(astronaut_jpeg: Path) -> None:
     assert 0.05 < face["mm_per_px"] < 2.0
     assert set(record["concerns"]) == set(CONCERN_MEASURES)
     for name, concern in record["concerns"].items():
-        assert set(concern) == {"severity", "grade", "measures", "regions"}
+        # The contract's keys, plus which produced the score and (with trained models loaded)
+        # the learned score, its agreement and the classical score beside it.
+        assert {"severity", "grade", "measures", "regions", "source"} <= set(concern)
+        assert set(concern) <= {"severity", "grade", "measures", "regions", "source"} | {
+            "learned",
+            "classical",
+        }
+        assert concern["source"] in ("classical", "learned")
         assert 0.0 <= concern["severity"] <= 100.0
         assert concern["grade"] == min(4, int(concern["severity"] // 20))
         assert CONCERN_MEASURES[name] <= set(concern["measures"])

@@ -91,6 +91,10 @@ class ConcernResult:
         density is then only as right as that assumption.
     elapsed_ms : float
         Time spent in this concern's own filters (the shared preparation is not included).
+    masks : dict of str to ndarray of shape (H, W), bool
+        The concern's binary detections at the input resolution, where it makes them:
+        ``"spots"`` (pigment) and ``"wrinkles"`` (wrinkles). They are the weak labels of
+        unlabelled photos and what a learned segmentation is compared with.
     """
 
     concern: str
@@ -101,6 +105,7 @@ class ConcernResult:
     mm_per_px: float = DEFAULT_MM_PER_PX
     scale_assumed: bool = False
     elapsed_ms: float = 0.0
+    masks: dict[str, NDArray[np.bool_]] = field(default_factory=dict, repr=False, compare=False)
 
 
 def shrink(image: FloatArray, factor: int, *, border: int = cv2.BORDER_REFLECT) -> FloatArray:
@@ -347,13 +352,19 @@ class SkinContext:
         *,
         started: float,
         nearest: bool = False,
+        masks: Mapping[str, NDArray[np.bool_]] | None = None,
     ) -> ConcernResult:
         """Reduce per region and package a :class:`ConcernResult`.
 
-        ``started`` is the :func:`time.perf_counter` reading when the concern's work began.
+        ``started`` is the :func:`time.perf_counter` reading when the concern's work began;
+        ``masks`` are working-grid detections, returned at the input resolution.
         """
         whole, per_region = self.table(reduce)
         full = self.full_map(work_map, nearest=nearest)
+        full_masks = {
+            name: self.full_map(mask.astype(np.float32), nearest=True) > 0.5
+            for name, mask in (masks or {}).items()
+        }
         return ConcernResult(
             concern=concern,
             measures=whole,
@@ -362,6 +373,7 @@ class SkinContext:
             mm_per_px=self.input_mm_per_px,
             scale_assumed=self.scale_assumed,
             elapsed_ms=round((time.perf_counter() - started) * 1000.0, 2),
+            masks=full_masks,
         )
 
 

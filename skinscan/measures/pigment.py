@@ -335,5 +335,5 @@ def pigment_from_context(ctx: SkinContext) -> ConcernResult:
         }
 
     work_map = np.maximum(melanin - local, 0.0).astype(np.float32)
-    result = ctx.result("pigment", reduce, work_map, started=start)
+    result = ctx.result("pigment", reduce, work_map, started=start, masks={"spots": labels > 0})
     return dataclasses.replace(result, method=METHOD)

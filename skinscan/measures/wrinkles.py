@@ -432,5 +432,12 @@ def wrinkles_from_context(ctx: SkinContext) -> ConcernResult:
             ),
         }
 
-    result = ctx.result("wrinkles", reduce, wrinkle.astype(np.float32), started=start, nearest=True)
+    result = ctx.result(
+        "wrinkles",
+        reduce,
+        wrinkle.astype(np.float32),
+        started=start,
+        nearest=True,
+        masks={"wrinkles": wrinkle.astype(bool)},
+    )
     return replace(result, method=WRINKLE_METHOD)

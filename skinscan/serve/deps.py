@@ -1,4 +1,5 @@
-"""FastAPI dependencies: the services, a database session, the calling key and its role."""
+"""FastAPI dependencies: the services, a database session, the calling key and its role, and
+the audited reads of the hot paths."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from fastapi import Depends, HTTPException, Path, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
+from skinscan.serve.bodies import BodyKind
 from skinscan.serve.keys import AuthContext, authenticate
+from skinscan.serve.ledger import NotFound, Unauthorised
 from skinscan.serve.schemas import PlainError
 from skinscan.serve.services import Services
 
@@ -17,14 +20,18 @@ __all__ = [
     "API_PREFIX",
     "CLINICIAN_RESPONSES",
     "KEY_RESPONSES",
+    "UNAUTHORISED_DETAIL",
+    "BearerKey",
     "ClinicianKey",
     "CurrentKey",
     "PathId",
     "ServicesDep",
     "SessionDep",
+    "audited_body",
     "get_current_key",
     "get_services",
     "get_session",
+    "not_found_detail",
     "require_clinician",
     "route_name",
 ]
@@ -49,8 +56,8 @@ CLINICIAN_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def get_services(request: Request) -> Services:
-    """The app's :class:`Services`."""
+async def get_services(request: Request) -> Services:
+    """The app's :class:`Services` (a coroutine: no trip through the thread pool)."""
     services: Services = request.app.state.services
     return services
 
@@ -68,6 +75,21 @@ SessionDep = Annotated[Session, Depends(get_session)]
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `sks_<key id>_<secret>`.")
 
+#: The ``Authorization: Bearer`` credentials as sent, unchecked (None when there are none).
+BearerKey = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+#: The ``detail`` of every 401.
+UNAUTHORISED_DETAIL = "a valid API key is required (Authorization: Bearer <key>)"
+
+
+def _unauthorised() -> HTTPException:
+    return HTTPException(
+        status_code=status.HTTP_401_UNAUTHORIZED,
+        detail=UNAUTHORISED_DETAIL,
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
 
 def get_current_key(
     session: SessionDep,
@@ -80,11 +102,7 @@ def get_current_key(
     # own. (The session's objects stay readable.)
     session.commit()
     if auth is None:
-        raise HTTPException(
-            status_code=status.HTTP_401_UNAUTHORIZED,
-            detail="a valid API key is required (Authorization: Bearer <key>)",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+        raise _unauthorised()
     return auth
 
 
@@ -106,5 +124,37 @@ ClinicianKey = Annotated[AuthContext, Depends(require_clinician)]
 
 def route_name(request: Request) -> str:
     """``METHOD /route/{template}`` of the request, as the audit log records it."""
-    route = request.scope.get("route")
-    return f"{request.method} {getattr(route, 'path', request.url.path)}"
+    path = getattr(request.scope.get("route"), "path", None)
+    return f"{request.method} {path if path is not None else request.url.path}"
+
+
+async def audited_body(
+    services: Services,
+    credentials: BearerKey,
+    body: BodyKind,
+    target_id: str,
+    request: Request,
+) -> bytes:
+    """The JSON answer of a score read (:meth:`Services.score_read`): authorised, audited
+    (group-committed), its body cached.
+
+    Raises
+    ------
+    HTTPException
+        401 as :data:`CurrentKey` does; 404 (``visit not found`` / ``patient not found``) for
+        an id that is not in the key's clinic.
+    """
+    key = None if credentials is None else credentials.credentials
+    try:
+        return await services.score_read(body, key, target_id, route_name(request))
+    except Unauthorised:
+        raise _unauthorised() from None
+    except NotFound:
+        raise HTTPException(
+            status_code=status.HTTP_404_NOT_FOUND, detail=not_found_detail(body)
+        ) from None
+
+
+def not_found_detail(body: BodyKind) -> str:
+    """The ``detail`` of a score read's 404."""
+    return "visit not found" if body == "visit" else "patient not found"

@@ -27,8 +27,10 @@ __all__ = [
     "create_key",
     "get_or_create_clinic",
     "hash_secret",
+    "key_parts",
     "list_keys",
     "revoke_key",
+    "secret_matches",
 ]
 
 KEY_PREFIX = "sks"
@@ -68,6 +70,23 @@ def _split(key: str) -> tuple[str, str] | None:
     if len(parts) != 3 or parts[0] != KEY_PREFIX or not parts[1] or not parts[2]:
         return None
     return parts[1], parts[2]
+
+
+def key_parts(key: str) -> tuple[str, str] | None:
+    """``(key id, SHA-256 of the secret)`` of a well-formed key; None for a malformed one.
+
+    What :func:`authenticate` compares with the stored row, for callers that look the row up
+    themselves (:class:`skinscan.serve.ledger.ReadLedger` checks many keys in one query).
+    """
+    split = _split(key)
+    if split is None:
+        return None
+    return split[0], hash_secret(split[1])
+
+
+def secret_matches(stored_sha256: str, presented_sha256: str) -> bool:
+    """Whether a presented secret's hash is the stored one (constant-time comparison)."""
+    return hmac.compare_digest(stored_sha256, presented_sha256)
 
 
 def get_or_create_clinic(session: Session, name: str) -> Clinic:
@@ -141,6 +160,6 @@ def authenticate(session: Session, key: str) -> AuthContext | None:
     row = session.get(ApiKey, key_id)
     if row is None or row.revoked_at is not None:
         return None
-    if not hmac.compare_digest(row.secret_sha256, hash_secret(secret)):
+    if not secret_matches(row.secret_sha256, hash_secret(secret)):
         return None
     return AuthContext(key_id=row.id, clinic_id=row.clinic_id, role=row.role)

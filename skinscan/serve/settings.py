@@ -58,6 +58,16 @@ class Settings(BaseSettings):
     repeatability_table : Path, optional
         MDC95 table (``skinscan repeatability --out``) for the progress view; default: the
         shipped table.
+    read_audit_durable : bool
+        Each batch of read audit rows is on disk before its reads are answered (default).
+        False relaxes that for the read ledger's own connections only (SQLite
+        ``synchronous=NORMAL``, PostgreSQL ``synchronous_commit = off``): the rows are
+        committed before the answer, the database stays consistent, but an abrupt stop of the
+        machine (SQLite) or database server (PostgreSQL) may lose the last reads' audit rows.
+        Writes are always durable. See :class:`skinscan.serve.ledger.ReadLedger`.
+    server_workers : int
+        HTTP server processes of ``skinscan serve`` (default 1); see
+        :func:`skinscan.serve.process.run_service`.
     fault_crash_sha256 : str, optional
         Test-only fault injection: the worker process exits abruptly on the *first* assessment
         attempt of the photo with this SHA-256. Refused unless ``environment`` is ``test``.
@@ -78,6 +88,8 @@ class Settings(BaseSettings):
     webhook_secret: str | None = None
     webhook_timeout_s: float = Field(default=5.0, gt=0.0)
     repeatability_table: Path | None = None
+    read_audit_durable: bool = True
+    server_workers: int = Field(default=1, ge=1, le=64)
     fault_crash_sha256: str | None = None
 
     @model_validator(mode="after")

@@ -263,7 +263,11 @@ def test_body_site_photo_has_text_only_body_site(body_site: dict[str, Any]) -> N
         assert obs["bodySite"]["text"]
         assert list(_components(obs, REGION_SYSTEM)) == ["site"]
     (device,) = _resources(bundle, "Device")
-    assert [v["type"]["text"] for v in device["version"]] == ["skinscan-classical"]
+    # Exactly the models behind the record (the classical measures, and any trained model).
+    assert [(v["type"]["text"], v["value"]) for v in device["version"]] == [
+        (m["name"], m["version"]) for m in body_site["models"]
+    ]
+    assert "skinscan-classical" in {v["type"]["text"] for v in device["version"]}
 
 
 def test_full_urls_and_references(accepted: dict[str, Any]) -> None:

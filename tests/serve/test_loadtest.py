@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from skinscan.serve.loadtest import READ_ENDPOINTS, bench_photos, run_serve_bench
+from skinscan.serve._wrk import wrk_path
+from skinscan.serve.loadtest import READ_ENDPOINTS, bench_photos, resolve_client, run_serve_bench
 
 READ_FIELDS = {
     "path",
@@ -44,6 +45,13 @@ def _check_reads(report: dict[str, Any]) -> None:
     assert report["reads"]["health"]["ratio_rps_to_health"] == 1.0
     assert report["reads"]["progress"]["path"].endswith("/progress")
     assert set(report["targets"]) == {"reads_per_s", "p99_ms"}
+    assert set(report["targets_met"]) == {"visit", "progress"}
+    for name, met in report["targets_met"].items():
+        figures = report["reads"][name]
+        assert met == (
+            figures["requests_per_s"] >= report["targets"]["reads_per_s"]
+            and figures["p99_ms"] <= report["targets"]["p99_ms"]
+        )
 
 
 def _check_uploads(uploads: dict[str, Any], count: int, patients: int) -> None:
@@ -75,9 +83,12 @@ def test_reads_and_concurrent_uploads_on_sqlite(tmp_path: Path) -> None:
         upload_patients=2,
         seed_visits=3,
         assess_workers=1,
+        client="raw",
         data_dir=tmp_path,
     )
     assert report["setup"]["backend"] == "sqlite"
+    assert report["setup"]["load_generator"].startswith("asyncio raw")
+    assert {figures["client"] for figures in report["reads"].values()} == {"raw"}
     _check_reads(report)
     # 2 patients × 5 photos = 10 pairs, each uploaded twice at once.
     _check_uploads(report["uploads"], 20, 2)
@@ -90,7 +101,7 @@ def test_concurrent_uploads_on_postgresql(
         database_url=postgres_databases(),
         seconds=0.5,
         concurrency=2,
-        warmup_s=0.2,
+        warmup_s=0,
         uploads=30,
         upload_patients=2,
         seed_visits=2,
@@ -98,8 +109,19 @@ def test_concurrent_uploads_on_postgresql(
         data_dir=tmp_path,
     )
     assert report["setup"]["backend"] == "postgresql"
+    # auto: wrk where it is installed, else the raw asyncio client.
+    generator = "wrk" if wrk_path() is not None else "raw"
+    assert {figures["client"] for figures in report["reads"].values()} == {generator}
     _check_reads(report)
     _check_uploads(report["uploads"], 30, 2)
+
+
+def test_the_load_generator_is_chosen_by_name() -> None:
+    assert resolve_client("raw") == "raw"
+    assert resolve_client("httpx") == "httpx"
+    assert resolve_client("auto") == ("wrk" if wrk_path() is not None else "raw")
+    with pytest.raises(ValueError, match="client must be one of"):
+        resolve_client("ab")
 
 
 def test_the_command_prints_the_report(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,10 +6,10 @@ from fastapi import APIRouter
 
 from skinscan.serve.routes import ops, patients, visits
 
-__all__ = ["api_router", "ops_router"]
+__all__ = ["api_routers", "ops_router"]
 
-api_router = APIRouter()
-api_router.include_router(patients.router)
-api_router.include_router(visits.router)
+#: The routers of ``/api/v1``, each included in the app directly: a router included in a
+#: router is matched level by level on every request.
+api_routers: tuple[APIRouter, ...] = (patients.router, visits.router)
 
 ops_router = ops.router

@@ -18,11 +18,12 @@ from skinscan.serve.deps import (
     API_PREFIX,
     CLINICIAN_RESPONSES,
     KEY_RESPONSES,
+    BearerKey,
     ClinicianKey,
-    CurrentKey,
     PathId,
     ServicesDep,
     SessionDep,
+    audited_body,
     route_name,
 )
 from skinscan.serve.schemas import (
@@ -35,7 +36,7 @@ from skinscan.serve.schemas import (
     VisitPublic,
 )
 from skinscan.serve.uploads import receive_visit
-from skinscan.serve.views import patient_public, progress_public
+from skinscan.serve.views import patient_public
 
 __all__ = ["DUPLICATE_HEADER", "router"]
 
@@ -66,6 +67,8 @@ PATIENTS = API_PREFIX + "/patients"
 
 #: Header set (``true``) on an upload answered with an existing visit.
 DUPLICATE_HEADER = "X-Skinscan-Duplicate"
+
+JSON = "application/json"
 
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": PlainError, "description": "No such patient here"}
@@ -116,16 +119,12 @@ def create_patient(
     response_model=PatientPublic,
     responses=_NOT_FOUND,
 )
-def read_patient(
-    patient_id: PathId, session: SessionDep, key: CurrentKey, request: Request
-) -> PatientPublic:
+async def read_patient(
+    patient_id: PathId, credentials: BearerKey, services: ServicesDep, request: Request
+) -> Response:
     """The patient and a summary of each visit, oldest first."""
-    patient = crud.get_patient(session, key.clinic_id, patient_id)
-    if patient is None:
-        raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail="patient not found")
-    visits = crud.visits_of(session, patient.id)
-    crud.record_read(session, key, route_name(request), patient_id=patient.id)
-    return patient_public(patient, visits)
+    body = await audited_body(services, credentials, "patient", patient_id, request)
+    return Response(body, media_type=JSON)
 
 
 @router.get(
@@ -134,20 +133,12 @@ def read_patient(
     response_model=ProgressPublic,
     responses=_NOT_FOUND,
 )
-def read_progress(
-    patient_id: PathId,
-    session: SessionDep,
-    key: CurrentKey,
-    services: ServicesDep,
-    request: Request,
-) -> ProgressPublic:
+async def read_progress(
+    patient_id: PathId, credentials: BearerKey, services: ServicesDep, request: Request
+) -> Response:
     """Per concern: the series over visits, its trend and the latest significant change."""
-    patient = crud.get_patient(session, key.clinic_id, patient_id)
-    if patient is None:
-        raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail="patient not found")
-    visits = crud.visits_of(session, patient.id)
-    crud.record_read(session, key, route_name(request), patient_id=patient.id)
-    return progress_public(patient.id, visits, services.repeatability_table())
+    body = await audited_body(services, credentials, "progress", patient_id, request)
+    return Response(body, media_type=JSON)
 
 
 @router.post(

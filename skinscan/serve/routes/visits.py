@@ -12,17 +12,18 @@ from skinscan.serve.deps import (
     API_PREFIX,
     CLINICIAN_RESPONSES,
     KEY_RESPONSES,
+    BearerKey,
     ClinicianKey,
     CurrentKey,
     PathId,
     ServicesDep,
     SessionDep,
+    audited_body,
     route_name,
 )
 from skinscan.serve.models import Visit
 from skinscan.serve.schemas import CodedError, PlainError, VisitPublic
 from skinscan.serve.uploads import retry_visit
-from skinscan.serve.views import visit_public
 
 __all__ = ["router"]
 
@@ -48,15 +49,12 @@ def _visit_or_404(session: SessionDep, clinic_id: str, visit_id: str) -> Visit:
     response_model=VisitPublic,
     responses=_NOT_FOUND,
 )
-def read_visit(
-    visit_id: PathId, session: SessionDep, key: CurrentKey, services: ServicesDep, request: Request
-) -> VisitPublic:
+async def read_visit(
+    visit_id: PathId, credentials: BearerKey, services: ServicesDep, request: Request
+) -> Response:
     """The visit; ``assessment`` holds ``skinscan.assessment/1`` once ``status`` is ``done``."""
-    visit = _visit_or_404(session, key.clinic_id, visit_id)
-    crud.record_read(
-        session, key, route_name(request), patient_id=visit.patient_id, visit_id=visit.id
-    )
-    return visit_public(visit, services.store)
+    body = await audited_body(services, credentials, "visit", visit_id, request)
+    return Response(body, media_type="application/json")
 
 
 @router.post(
