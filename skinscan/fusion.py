@@ -118,14 +118,15 @@ class LearnedModels:
         ]
 
     def better_than_classical(self, concern: str) -> bool:
-        """Whether a loaded bundle's shipped evaluation says it beats the classical filters."""
-        for runtime in (self.segmenter, self.severity):
-            if runtime is None:
-                continue
-            evaluation = runtime.metadata.get("evaluation") or {}
-            if bool((evaluation.get("better_than_classical") or {}).get(concern, False)):
-                return True
-        return False
+        """Whether the severity regressor's shipped evaluation says it beats the classical score.
+
+        Only the bundle that produces the severity decides: a segmenter's better masks say
+        nothing about a regressor's scores.
+        """
+        if self.severity is None:
+            return False
+        evaluation = self.severity.metadata.get("evaluation") or {}
+        return bool((evaluation.get("better_than_classical") or {}).get(concern, False))
 
 
 _DEFAULT: LearnedModels | None = None

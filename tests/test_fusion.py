@@ -158,3 +158,22 @@ def test_segment_runs_the_whole_photo_at_the_segmenters_scale(bundles: dict[str,
     assert out.shape == (2, height + 7, 3 * width - 5)
     assert out.min() >= 0.0
     assert out.max() <= 1.0
+
+
+def test_a_segmenters_evaluation_does_not_choose_the_regressors_severity(
+    bundles: dict[str, Path], tmp_path: Path
+) -> None:
+    import shutil
+
+    from skinscan.models import load_runtime, update_bundle_metadata
+
+    segmenter = Path(shutil.copytree(bundles["segmentation"], tmp_path / "seg-better"))
+    update_bundle_metadata(segmenter, evaluation={"better_than_classical": {"wrinkles": True}})
+    models = LearnedModels(
+        segmenter=load_runtime(segmenter), severity=load_runtime(bundles["severity"])
+    )
+    assert not models.better_than_classical("wrinkles")
+    regressor = Path(shutil.copytree(bundles["severity"], tmp_path / "sev-better"))
+    update_bundle_metadata(regressor, evaluation={"better_than_classical": {"wrinkles": True}})
+    assert LearnedModels(severity=load_runtime(regressor)).better_than_classical("wrinkles")
+    assert not LearnedModels(severity=load_runtime(regressor)).better_than_classical("redness")
