@@ -16,7 +16,6 @@ with the classical detections is the Dice coefficient over the skin, ``2|A∩B| 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -201,7 +200,6 @@ def learned_concerns(
     models: LearnedModels,
     *,
     mm_per_px: float | None = None,
-    timings_ms: dict[str, float] | None = None,
 ) -> dict[str, LearnedConcern]:
     """Run the loaded models on a standardised photo and compare them with the classical result.
 
@@ -217,15 +215,12 @@ def learned_concerns(
     mm_per_px : float, optional
         Pixel size of ``rgb_u8``; the segmenter runs at :data:`SEGMENTER_MM_PER_PX` (see
         :func:`segment`).
-    timings_ms : dict, optional
-        Filled with ``"models"``: milliseconds spent in the models.
 
     Returns
     -------
     dict of str to LearnedConcern
         One entry per concern the loaded models cover; empty when none is loaded.
     """
-    start = time.perf_counter()
     if models.segmenter is None and models.severity is None:
         return {}
     union, (x0, y0, x1, y1) = _box(regions)
@@ -276,6 +271,4 @@ def learned_concerns(
             chosen=severity is not None and models.better_than_classical(concern),
             probability=plane,
         )
-    if timings_ms is not None:
-        timings_ms["models"] = (time.perf_counter() - start) * 1e3
     return out
