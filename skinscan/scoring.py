@@ -31,7 +31,7 @@ __all__ = [
     "scoring_table_markdown",
 ]
 
-CALIBRATION_VERSION = "0.2.0"
+CALIBRATION_VERSION = "0.3.0"
 #: Lower edges of grades 1..4; grade 0 is [0, 20), grade 4 is [80, 100].
 GRADE_EDGES = (20.0, 40.0, 60.0, 80.0)
 
@@ -95,8 +95,8 @@ SCORING_TABLE: dict[str, ConcernScoring] = {
                 at_100=2.5,
                 weight=0.5,
                 why="Mean dermal blood above the person's baseline, in volume-fraction points. "
-                "Plain skin reads about 0.1 (the baseline is the mean of the lowest 40 % of the "
-                "skin); +2.5 points over "
+                "Plain skin reads 0–0.3 (the baseline is the 40th percentile of the skin's "
+                "band-limited blood); +2.5 points over "
                 "the skin assessed is intense, widespread erythema. Unlike a*, this reads the "
                 "same change alike on light and dark skin (docs/measures/redness.md).",
             ),

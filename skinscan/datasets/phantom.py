@@ -22,6 +22,7 @@ Examples
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
@@ -278,8 +279,12 @@ def render_face(
 
     Notes
     -----
-    The photo's own melanin and blood are estimated per pixel by inverting
-    :func:`skin_linear_rgb` on chromaticity (nearest table node in ``(log R/G, log B/G)``).
+    The photo's own melanin and blood are estimated by inverting :func:`skin_linear_rgb` on
+    chromaticity (nearest table node in ``(log R/G, log B/G)``) of the skin's colour averaged
+    over :data:`STATE_SIGMA_MM` (:func:`_local_colour`): below a millimetre a pixel's
+    chromaticity follows sensor noise, JPEG blocks and the shadows of pores as much as its
+    pigments, and a ratio computed from it would print that detail into the photo as texture
+    wherever a concern is painted (a real change of blood or melanin does not alter the relief).
     A painted pixel becomes ``photo × rgb(m + Δm, h + Δh) / rgb(m, h) × shading``, which keeps
     everything the model does not explain (lighting, texture, the camera's colour) and leaves
     unpainted pixels exactly as they were. Wrinkle curves are placed where they were drawn in the
@@ -299,7 +304,7 @@ def render_face(
         raise ValueError("mm_per_px must be positive")
     rng = _streams(seed)
 
-    melanin0, blood0 = optics.estimate_melanin_hemoglobin(linear)
+    melanin0, blood0 = optics.estimate_melanin_hemoglobin(_local_colour(linear, skin, mm_per_px))
     melanin0 = np.where(skin, melanin0, 0.0).astype(np.float32)
     blood0 = np.where(skin, blood0, 0.0).astype(np.float32)
 
@@ -350,6 +355,23 @@ def render_face(
         wrinkle_mask_index=wrinkle_params.ffhq_index,
     )
     return Phantom(np.clip(out, 0.0, 1.0).astype(np.float32), truth)
+
+
+#: Gaussian σ (mm) of the skin colour from which :func:`render_face` estimates the photo's own
+#: pigments.
+STATE_SIGMA_MM = 1.0
+
+
+def _local_colour(
+    linear: NDArray[np.float32], skin: NDArray[np.bool_], mm_per_px: float
+) -> NDArray[np.float32]:
+    """Linear RGB averaged over the skin within :data:`STATE_SIGMA_MM` (off skin: unchanged)."""
+    sigma = STATE_SIGMA_MM / mm_per_px
+    weight = skin.astype(np.float32)
+    total = cv2.GaussianBlur(linear * weight[..., None], (0, 0), sigma)
+    norm = cv2.GaussianBlur(weight, (0, 0), sigma)[..., None]
+    local = np.where(norm > 1e-3, total / np.maximum(norm, 1e-3), linear)
+    return np.asarray(local, dtype=np.float32)
 
 
 def load_wrinkle_masks(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 
 import cv2
@@ -249,6 +249,13 @@ def standardise(
     calibration = calibrate(pixels, transfer=photo.transfer, skin_mask=skin)
     timings["calibration"] = (clock() - t0) * 1e3
 
+    if landmarks is not None and calibration.method == "chart":
+        # The face's skin colour model judges hue and chroma: found again on the calibrated
+        # colours, the mask no longer moves with the camera's white balance and exposure.
+        t0 = clock()
+        skin = skin_mask(_calibrated_u8(pixels, photo.transfer, calibration), landmarks=landmarks)
+        timings["skin"] += (clock() - t0) * 1e3
+
     t0 = clock()
     chart = _chart_mask(calibration, rgb_u8.shape[:2])
     if face is not None and landmarks is not None:
@@ -286,6 +293,26 @@ def standardise(
         quality=quality,
         timings_ms=timings,
     )
+
+
+#: Steps of the linear → 8-bit sRGB table of :func:`_calibrated_u8` (finer than one 8-bit
+#: code everywhere: the sRGB curve's steepest slope, 12.92, makes a step 0.2 codes).
+_ENCODE_STEPS = 1 << 14
+
+
+@lru_cache(maxsize=1)
+def _encode_table() -> NDArray[np.uint8]:
+    linear = np.linspace(0.0, 1.0, _ENCODE_STEPS, dtype=np.float32)
+    return np.asarray(np.rint(linear_to_srgb(linear) * np.float32(255.0)), dtype=np.uint8)
+
+
+def _calibrated_u8(
+    pixels: NDArray[Any], transfer: str, calibration: Calibration
+) -> NDArray[np.uint8]:
+    """The analysis copy after colour calibration, as 8-bit sRGB (what the skin mask reads)."""
+    linear = calibration.apply(to_linear_float(pixels, transfer=transfer))
+    index = np.clip(linear * np.float32(_ENCODE_STEPS - 1) + np.float32(0.5), 0, _ENCODE_STEPS - 1)
+    return _encode_table()[index.astype(np.uint16)]
 
 
 def _chart_mask(calibration: Calibration, shape: tuple[int, ...]) -> NDArray[np.bool_] | None:

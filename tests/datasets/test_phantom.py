@@ -315,3 +315,34 @@ def test_face_ladders_grow_and_keep_others(astronaut_face: dict) -> None:
     b = _face(astronaut_face, pigment=2, wrinkles=3, seed=2).truth
     assert np.array_equal(a.melanin, b.melanin)
     assert np.array_equal(a.spots, b.spots)
+
+
+def test_painting_blood_on_a_photo_adds_no_fine_detail() -> None:
+    """A painted change of blood is smooth: the photo's own fine relief and noise keep their
+    contrast, so painted redness does not read as texture (the painter's pigment estimate is
+    taken at the millimetre scale, not from each noisy pixel)."""
+    import cv2
+
+    rng = np.random.default_rng(0)
+    shape = (240, 240)
+    skin_colour = np.array([0.55, 0.36, 0.27], np.float32)
+    relief = np.exp(rng.normal(0.0, 0.05, shape)).astype(np.float32)
+    # Colour noise of 5 % per channel, as in the shadows of an 8-bit JPEG.
+    noise = rng.normal(0.0, 0.05, (*shape, 3)).astype(np.float32)
+    photo = np.clip(skin_colour * relief[..., None] * (1.0 + noise), 0.0, 1.0)
+    skin = np.ones(shape, bool)
+    identity = np.array([[4.0, 0.0, 0.0], [0.0, 4.0, 0.0]])
+    painted = render_face(photo, to_canonical=identity, skin=skin, mm_per_px=0.1, redness=4)
+    added = painted.truth.hemoglobin_added
+    assert added.max() > 0.03
+
+    def fine_contrast(linear: np.ndarray) -> np.ndarray:
+        log_y = np.log(linear @ np.array([0.2126, 0.7152, 0.0722], np.float32))
+        return log_y - cv2.GaussianBlur(log_y, (0, 0), 5.0)
+
+    red = added > 0.9 * added.max()
+    red[:20], red[-20:], red[:, :20], red[:, -20:] = False, False, False, False
+    assert red.sum() > 500
+    before = fine_contrast(photo)[red].std()
+    after = fine_contrast(painted.linear_rgb)[red].std()
+    assert after == pytest.approx(before, rel=0.03)

@@ -184,3 +184,29 @@ def test_painted_erythema_on_dark_skin_keeps_its_area(seed: int) -> None:
     )
     truth_pct = 100.0 * float(phantom.truth.red_area.mean())
     assert result.measures["red_area_pct"] == pytest.approx(truth_pct, abs=1.5)
+
+
+def test_red_area_holds_still_when_clipped_skin_meets_a_small_colour_shift() -> None:
+    """Skin yellower than the skin model reads as blood 0 (clipped). A residual of the colour
+    calibration (R/G off by up to 0.8 %) shifts every other pixel's blood; the baseline must
+    move with them, or the red skin's distance from it (and the red area) changes."""
+    from skinscan.datasets._skin_optics import skin_linear_rgb
+
+    rng = np.random.default_rng(0)
+    n = 300
+    rows = np.mgrid[0:n, 0:n][0]
+    # 15 % clipped (too yellow), 60 % plain at 1 % blood, 25 % red at +1 point: mid-ramp.
+    blood = np.where(rows >= 0.75 * n, 0.02, 0.01).astype(np.float32)
+    rgb = skin_linear_rgb(np.full((n, n), 0.05, np.float32), blood)
+    rgb[rows < 0.15 * n, 2] *= 0.85
+    rgb *= (1.0 + 0.003 * rng.standard_normal(rgb.shape)).astype(np.float32)
+    site = {"site": np.ones((n, n), bool)}
+    areas = [
+        measure_redness(rgb * np.float32([gain, 1.0, 1.0]), site, mm_per_px=0.1).measures[
+            "red_area_pct"
+        ]
+        for gain in (0.996, 1.0, 1.004, 1.008)
+    ]
+    # Half weight (mid-ramp) on a quarter of the skin.
+    assert np.mean(areas) == pytest.approx(12.5, abs=1.5), areas
+    assert max(areas) - min(areas) < 0.5, areas
