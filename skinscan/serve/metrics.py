@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 __all__ = ["ASSESSMENT_OUTCOMES", "Metrics", "MetricsMiddleware"]
 
 #: Values of the ``outcome`` label of ``skinscan_assessments_total``.
-ASSESSMENT_OUTCOMES = ("done", "rejected", "input_error", "crashed", "error")
+ASSESSMENT_OUTCOMES = ("done", "rejected", "input_error", "crashed", "timeout", "error")
 
 
 class Metrics:
@@ -38,7 +38,7 @@ class Metrics:
         self.assessments = Counter(
             "skinscan_assessments_total",
             "Finished assessment attempts by outcome (done, rejected by the quality gate, "
-            "input_error, crashed worker, error).",
+            "input_error, crashed worker, timeout: past the time limit, error).",
             ["outcome"],
             registry=self.registry,
         )

@@ -4,39 +4,35 @@ A visit goes ``pending → running → done | failed``. The worker returns the w
 assessment and the ``done`` status are committed in one statement, so a visit is never
 half-written. A worker that dies (a crashing decoder, the kernel's OOM killer) breaks the pool:
 the visit becomes ``failed`` with the retryable code ``worker_crashed``, and the next job gets
-a fresh pool. Visits still pending or running when the service stops become ``failed`` with
-the retryable code ``interrupted`` at the next start.
+a fresh pool. An assessment that runs past ``assessment_timeout_s`` (from the moment a worker
+starts it) gets its worker process killed and the visit becomes ``failed`` with the retryable
+code ``assessment_timeout``; the other jobs of that pool start again in a fresh one
+(:mod:`skinscan.serve._pool`). Visits still pending or running when the service stops become
+``failed`` with the retryable code ``interrupted`` at the next start.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import multiprocessing
-import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from functools import partial
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from skinscan.serve import crud, worker
+from skinscan.serve._pool import JobTimedOut, WorkerCrashed, WorkerPool
 from skinscan.serve.metrics import Metrics
 from skinscan.serve.models import Visit
 from skinscan.serve.settings import Settings
 from skinscan.serve.store import PhotoStore
 from skinscan.serve.webhook import WebhookNotifier
 
-__all__ = ["AssessmentRunner", "WorkerCrashed", "severities_of"]
+__all__ = ["AssessmentRunner", "JobTimedOut", "WorkerCrashed", "severities_of"]
 
 log = logging.getLogger("skinscan.serve.runner")
-
-
-class WorkerCrashed(Exception):
-    """A worker process died while running a job."""
 
 
 def severities_of(record: dict[str, Any] | None) -> dict[str, float] | None:
@@ -52,7 +48,7 @@ class AssessmentRunner:
     Parameters
     ----------
     settings : Settings
-        Worker count, load limits, fault injection.
+        Worker count, load limits, the time limit of a job, fault injection.
     sessions : sessionmaker
         Session factory of the service's database.
     store : PhotoStore
@@ -76,62 +72,25 @@ class AssessmentRunner:
         self.store = store
         self.metrics = metrics
         self.webhook = webhook
-        self._pool: ProcessPoolExecutor | None = None
-        self._lock = threading.Lock()
+        self.pool = WorkerPool(settings.workers, warm_up=settings.prestart_workers)
         self._tasks: set[asyncio.Task[None]] = set()
-
-    # -- the pool -----------------------------------------------------------------------------
-
-    def _current_pool(self) -> ProcessPoolExecutor:
-        with self._lock:
-            if self._pool is None:
-                self._pool = ProcessPoolExecutor(
-                    max_workers=self.settings.workers,
-                    mp_context=multiprocessing.get_context("spawn"),
-                    initializer=worker.init_worker,
-                    initargs=(self.settings.prestart_workers,),
-                )
-            return self._pool
-
-    def _discard(self, pool: ProcessPoolExecutor) -> None:
-        with self._lock:
-            if self._pool is pool:
-                self._pool = None
-        pool.shutdown(wait=False, cancel_futures=True)
-
-    def _submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        for _ in range(2):
-            pool = self._current_pool()
-            try:
-                future = pool.submit(fn, *args, **kwargs)
-            except BrokenProcessPool:
-                self._discard(pool)
-                continue
-            future.add_done_callback(partial(self._after, pool))
-            return future
-        raise WorkerCrashed("the worker pool cannot be started")
-
-    def _after(self, pool: ProcessPoolExecutor, future: Future[Any]) -> None:
-        if not future.cancelled() and isinstance(future.exception(), BrokenProcessPool):
-            self._discard(pool)
 
     async def call(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         """Run ``fn(*args, **kwargs)`` in a worker process and await its result.
 
         Raises
         ------
+        JobTimedOut
+            The job ran past ``settings.assessment_timeout_s`` from its start; its worker
+            process was killed (the pool is replaced for the next job).
         WorkerCrashed
             The worker process died meanwhile (the pool is replaced for the next job).
         """
-        try:
-            return await asyncio.wrap_future(self._submit(fn, *args, **kwargs))
-        except BrokenProcessPool as exc:
-            raise WorkerCrashed(str(exc)) from exc
+        return await self.pool.run(fn, *args, limit_s=self.settings.assessment_timeout_s, **kwargs)
 
     def prestart(self) -> None:
         """Start every worker process now (each warms up in the background)."""
-        for _ in range(self.settings.workers):
-            self._submit(worker.warm)
+        self.pool.start()
 
     # -- jobs -----------------------------------------------------------------------------------
 
@@ -142,7 +101,8 @@ class AssessmentRunner:
         -------
         dict
             :func:`skinscan.serve.worker.prepare_photo`'s answer; a photo that crashes the
-            decoder answers ``{"ok": False, "code": "decode_failed", …}``.
+            decoder, or keeps it busy past the time limit, answers
+            ``{"ok": False, "code": "decode_failed", …}``.
         """
         try:
             answer: dict[str, Any] = await self.call(
@@ -157,6 +117,13 @@ class AssessmentRunner:
                 "ok": False,
                 "code": "decode_failed",
                 "message": "decoding the photo stopped the worker process; the file is corrupt",
+            }
+        except JobTimedOut as exc:
+            return {
+                "ok": False,
+                "code": "decode_failed",
+                "message": f"decoding the photo took longer than the time limit of "
+                f"{exc.limit_s:g} s; the file cannot be used",
             }
         return answer
 
@@ -184,7 +151,7 @@ class AssessmentRunner:
         attempt = await self._db(crud.mark_running, visit_id)
         if attempt is None:
             return
-        fault = self.settings.fault_crash_sha256 == sha256 and attempt == 1
+        first = attempt == 1
         start = time.perf_counter()
         try:
             answer = await self.call(
@@ -193,7 +160,20 @@ class AssessmentRunner:
                 str(self.store.maps_dir(visit_id)),
                 self.settings.max_upload_bytes,
                 self.settings.max_pixels,
-                fault_crash=fault,
+                fault_crash=first and self.settings.fault_crash_sha256 == sha256,
+                fault_hang=first and self.settings.fault_hang_sha256 == sha256,
+            )
+        except JobTimedOut as exc:
+            outcome = "timeout"
+            log.warning("assessment of visit %s ran past %g s", visit_id, exc.limit_s)
+            await self._db(
+                partial(crud.fail_visit, retryable=True),
+                visit_id,
+                attempt,
+                "assessment_timeout",
+                f"the assessment ran past its time limit of {exc.limit_s:g} s "
+                "(SKINSCAN_ASSESSMENT_TIMEOUT_S) and its worker process was stopped; "
+                "retry the visit",
             )
         except WorkerCrashed:
             outcome = "crashed"
@@ -236,17 +216,18 @@ class AssessmentRunner:
                 await self.webhook.notify(_notice(visit))
 
     async def aclose(self, grace_s: float) -> None:
-        """Give running assessments ``grace_s`` seconds, cancel the rest, stop the workers."""
+        """Give running assessments ``grace_s`` seconds, cancel the rest, stop the workers.
+
+        The worker processes of the cancelled assessments are killed; their visits stay
+        ``running`` until the next start recovers them as ``interrupted``.
+        """
         pending = set(self._tasks)
         if pending:
             _, late = await asyncio.wait(pending, timeout=grace_s)
             for task in late:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)
-        with self._lock:
-            pool, self._pool = self._pool, None
-        if pool is not None:
-            await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
+        await asyncio.to_thread(self.pool.close)
 
 
 def _notice(visit: Visit) -> dict[str, Any]:

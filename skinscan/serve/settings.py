@@ -33,7 +33,7 @@ class Settings(BaseSettings):
         SQLite file ``<data_dir>/skinscan.db``.
     environment : {"development", "test", "production"}
         ``production`` refuses insecure secrets; ``test`` alone allows the fault-injection
-        setting.
+        settings.
     max_upload_bytes : int
         Largest photo upload, in bytes (default 64 MiB); larger answers 413.
     max_pixels : int
@@ -46,6 +46,11 @@ class Settings(BaseSettings):
         first upload.
     sync_wait_s : float
         How long an upload waits for its assessment before answering 202.
+    assessment_timeout_s : float
+        Time limit of one job in a worker process (an assessment, or the check of an upload),
+        counted from the moment a worker starts it (default 300 s). An assessment past it has
+        its worker process killed and its visit fails with the retryable code
+        ``assessment_timeout``; an upload check past it answers 422 ``decode_failed``.
     shutdown_grace_s : float
         How long shutdown waits for running assessments before leaving them to the restart
         recovery.
@@ -71,6 +76,10 @@ class Settings(BaseSettings):
     fault_crash_sha256 : str, optional
         Test-only fault injection: the worker process exits abruptly on the *first* assessment
         attempt of the photo with this SHA-256. Refused unless ``environment`` is ``test``.
+    fault_hang_sha256 : str, optional
+        Test-only fault injection: the worker process stops making progress (sleeps for a day)
+        on the *first* assessment attempt of the photo with this SHA-256, so that the attempt
+        runs past ``assessment_timeout_s``. Refused unless ``environment`` is ``test``.
     """
 
     model_config = SettingsConfigDict(env_prefix="SKINSCAN_", extra="ignore")
@@ -83,6 +92,7 @@ class Settings(BaseSettings):
     workers: int = Field(default=2, ge=1, le=64)
     prestart_workers: bool = True
     sync_wait_s: float = Field(default=20.0, ge=0.0)
+    assessment_timeout_s: float = Field(default=300.0, gt=0.0)
     shutdown_grace_s: float = Field(default=10.0, ge=0.0)
     webhook_url: str | None = None
     webhook_secret: str | None = None
@@ -91,11 +101,17 @@ class Settings(BaseSettings):
     read_audit_durable: bool = True
     server_workers: int = Field(default=1, ge=1, le=64)
     fault_crash_sha256: str | None = None
+    fault_hang_sha256: str | None = None
 
     @model_validator(mode="after")
     def _refuse_unsafe(self) -> Settings:
-        if self.fault_crash_sha256 is not None and self.environment != "test":
-            raise ValueError("SKINSCAN_FAULT_CRASH_SHA256 is only allowed with environment=test")
+        faults = {
+            "SKINSCAN_FAULT_CRASH_SHA256": self.fault_crash_sha256,
+            "SKINSCAN_FAULT_HANG_SHA256": self.fault_hang_sha256,
+        }
+        for variable, value in faults.items():
+            if value is not None and self.environment != "test":
+                raise ValueError(f"{variable} is only allowed with environment=test")
         if (
             self.environment != "development"
             and self.webhook_secret is not None

@@ -10,19 +10,40 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import struct
 import tempfile
+import time
+from collections.abc import Callable
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DISPLAY_MAX_SIDE", "FAULT_EXIT_STATUS", "assess_photo", "init_worker", "prepare_photo"]
+__all__ = [
+    "DISPLAY_MAX_SIDE",
+    "FAULT_EXIT_STATUS",
+    "FAULT_HANG_S",
+    "START_NOTICE",
+    "assess_photo",
+    "init_worker",
+    "prepare_photo",
+    "run_job",
+]
 
 #: Longest side of the display copy, in pixels.
 DISPLAY_MAX_SIDE = 2048
 #: Exit status of a worker stopped by the test-only fault injection.
 FAULT_EXIT_STATUS = 70
+#: How long a worker sleeps under the test-only hang injection: far beyond any time limit.
+FAULT_HANG_S = 24 * 3600.0
+#: A job's start notice: its number and the worker's process id. Twelve bytes (sixteen framed)
+#: are written with one ``write`` to the pipe, which POSIX makes atomic (under ``PIPE_BUF``),
+#: so the worker processes of a pool share the pipe without a lock that a killed one could hold.
+START_NOTICE = struct.Struct("!qi")
+
+_start_notices: Connection | None = None
 
 
-def init_worker(warm_up: bool) -> None:
+def init_worker(warm_up: bool, start_notices: Connection | None = None) -> None:
     """Prepare a new worker process: ignore Ctrl-C (the service shuts workers down) and warm up.
 
     Parameters
@@ -30,8 +51,13 @@ def init_worker(warm_up: bool) -> None:
     warm_up : bool
         Assess the bundled sample face once, so that imports, the landmarker and the measure
         tables are loaded before the first real photo arrives.
+    start_notices : Connection, optional
+        Write end of the pipe on which :func:`run_job` tells the service that a job starts
+        (its time limit counts from then, not from when it was queued).
     """
+    global _start_notices
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _start_notices = start_notices
     if warm_up:
         from skinscan.pipeline import assess
         from skinscan.validation import sample_faces
@@ -42,6 +68,17 @@ def init_worker(warm_up: bool) -> None:
 def warm() -> int:
     """A no-op job: submitting one per worker makes the pool start its processes now."""
     return os.getpid()
+
+
+def run_job(job: int, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+    """Tell the service that job number ``job`` starts in this process, then run it.
+
+    The notice carries this process's id, so that the service can stop this very process if
+    the job passes its time limit.
+    """
+    if _start_notices is not None:
+        _start_notices.send_bytes(START_NOTICE.pack(job, os.getpid()))
+    return fn(*args, **kwargs)
 
 
 def _limits(max_bytes: int, max_pixels: int) -> Any:
@@ -113,7 +150,13 @@ def _display_jpeg(photo: Any) -> bytes:
 
 
 def assess_photo(
-    original: str, maps_dir: str, max_bytes: int, max_pixels: int, *, fault_crash: bool = False
+    original: str,
+    maps_dir: str,
+    max_bytes: int,
+    max_pixels: int,
+    *,
+    fault_crash: bool = False,
+    fault_hang: bool = False,
 ) -> dict[str, Any]:
     """Assess a stored upload and write its overlays.
 
@@ -128,6 +171,9 @@ def assess_photo(
     fault_crash : bool
         Test-only fault injection: exit the process abruptly half-way (after the overlays are
         drawn, before they are published), the way a crashing native library would.
+    fault_hang : bool
+        Test-only fault injection: stop making progress at the same point, for
+        :data:`FAULT_HANG_S` seconds, the way a native library stuck in a loop would.
 
     Returns
     -------
@@ -153,6 +199,8 @@ def assess_photo(
         names = sorted(path.stem for path in write_maps(assessment, partial))
         if fault_crash:
             os._exit(FAULT_EXIT_STATUS)
+        if fault_hang:
+            time.sleep(FAULT_HANG_S)
         if target.exists():
             shutil.rmtree(target)
         os.replace(partial, target)

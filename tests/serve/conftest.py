@@ -6,7 +6,9 @@ reached, the PostgreSQL cases are skipped with the reason.
 
 The app runs its real worker pool (one process). Its test-only fault injection
 (``fault_crash_sha256``) makes the worker process exit abruptly on the first attempt at one
-particular photo — that is how the crash tests break a worker without mocking skinscan.
+particular photo — that is how the crash tests break a worker without mocking skinscan. A third
+app (``hanging``) has a short time limit per assessment and makes the worker hang on the first
+attempt at another photo (``fault_hang_sha256``).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ def photos() -> Photos:
         face=jpeg(face, 95),
         face_later=jpeg(face, 90),
         crash=jpeg(np.ascontiguousarray(face[:, ::-1]), 95),
+        hang=jpeg(face, 80),
         blurred=png(cv2.GaussianBlur(face, (0, 0), 12)),
         recovered=jpeg(face, 85),
     )
@@ -141,6 +144,37 @@ def limited(
         prestart_workers=False,
         max_upload_bytes=700_000,
         max_pixels=1_000_000,
+    )
+    app = create_app(settings)
+    with TestClient(app) as client:
+        yield Served(client, settings, app.state.services, backend)
+
+
+#: Time limit of one assessment in the ``hanging`` app: a few times a warm worker's assessment
+#: of the sample face on a busy two-core machine.
+HANG_LIMIT_S = 8.0
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def hanging(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, photos: Photos
+) -> Iterator[Served]:
+    """An app whose worker hangs on the first attempt at ``photos.hang``; two workers.
+
+    Uploads wait longer than the time limit, so that an upload of that photo answers once the
+    limit has stopped its assessment.
+    """
+    backend = request.param
+    data_dir = tmp_path_factory.mktemp(f"hanging-{backend}")
+    url = database_url(request, backend)
+    settings = Settings(
+        data_dir=data_dir,
+        database_url=url,
+        environment="test",
+        workers=2,
+        sync_wait_s=HANG_LIMIT_S + 60.0,
+        assessment_timeout_s=HANG_LIMIT_S,
+        fault_hang_sha256=sha256(photos.hang),
     )
     app = create_app(settings)
     with TestClient(app) as client:

@@ -44,6 +44,7 @@ class Photos:
     face: bytes
     face_later: bytes
     crash: bytes
+    hang: bytes
     blurred: bytes
     recovered: bytes
 

@@ -17,6 +17,7 @@ from fhir.resources.R4B.observation import Observation
 
 import skinscan
 from skinscan.measures import MEASURE_KEYS
+from skinscan.scoring import CALIBRATION_VERSION
 from skinscan.serve.fhir import (
     CONCERN_SYSTEM,
     DATA_ABSENT_REASON,
@@ -124,7 +125,7 @@ def test_one_observation_per_concern_with_context(accepted: dict[str, Any]) -> N
             {"system": "http://snomed.info/sct", "code": "89545001", "display": "Face structure"}
         ]
         assert resources[obs["device"]["reference"]]["resourceType"] == "Device"
-        assert "skinscan-classical 0.2.0" in obs["device"]["display"]
+        assert f"skinscan-classical {CALIBRATION_VERSION}" in obs["device"]["display"]
         (derived,) = obs["derivedFrom"]
         assert resources[derived["reference"]]["resourceType"] == "Media"
         assert obs["valueQuantity"] == {
@@ -187,7 +188,7 @@ def test_device_names_models_and_versions(accepted: dict[str, Any]) -> None:
     (device,) = _resources(_bundle(accepted), "Device")
     versions = {v["type"]["text"]: v["value"] for v in device["version"]}
     assert versions == {m["name"]: m["version"] for m in accepted["models"]}
-    assert versions["skinscan-classical"] == "0.2.0"
+    assert versions["skinscan-classical"] == CALIBRATION_VERSION
     assert device["deviceName"][0]["name"] == "skinscan"
 
 

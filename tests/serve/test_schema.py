@@ -1,17 +1,18 @@
 """Property-based tests of the whole HTTP API from its own OpenAPI schema (schemathesis).
 
 Every operation of the app's ``/openapi.json`` is called in-process (ASGI) with generated valid
-and invalid requests, on SQLite in a temporary data folder, and every answer goes through all of
-schemathesis' checks: never a 5xx, a documented status code, content type and headers, a body
-that matches the documented schema, invalid data refused, authentication enforced.
+and invalid requests, and every answer goes through all of schemathesis' checks: never a 5xx,
+a documented status code, content type and headers, a body that matches the documented schema,
+invalid data refused, authentication enforced. The whole module runs once per database: SQLite
+in a temporary data folder, then a fresh PostgreSQL database (skipped, with the reason, when no
+server is reachable) — the same service, so the same answers.
 
 Path parameters name real objects part of the time (a patient with an assessed visit, a visit a
 stopped service left behind, a patient and visit of another clinic), so the success paths run as
 well as the 404s. Uploads get random bytes (422 with a code). The generated run is repeated with
 an integration key (reads only, never pixels) and with no valid key at all. Explicit requests
 (real face photos, a retry, overlays, duplicates) go through the same checks and must get a
-given status; the requests that once answered 500 are kept as regressions, on SQLite and on
-PostgreSQL (skipped when no server is reachable).
+given status; the requests that once answered 500 are kept as regressions.
 """
 
 from __future__ import annotations
@@ -195,16 +196,23 @@ def _interrupted_visit(
     return visit_id
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory, photos: Photos) -> Iterator[World]:
-    """The service on SQLite in a fresh data folder, with two clinics' patients and visits.
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def world(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, photos: Photos
+) -> Iterator[World]:
+    """The service in a fresh data folder and database, with two clinics' patients and visits.
 
-    One worker process; an upload waits for its assessment, so no assessment outlives the
-    request that started it (requests come from two event loops: the client's and
-    schemathesis').
+    SQLite (the file in the data folder), or a fresh PostgreSQL database. One worker process;
+    an upload waits for its assessment, so no assessment outlives the request that started it
+    (requests come from two event loops: the client's and schemathesis').
     """
+    backend = request.param
+    database_url = None
+    if backend == "postgresql":
+        database_url = request.getfixturevalue("postgres_databases")()
     settings = Settings(
-        data_dir=tmp_path_factory.mktemp("schema"),
+        data_dir=tmp_path_factory.mktemp(f"schema-{backend}"),
+        database_url=database_url,
         environment="test",
         workers=1,
         sync_wait_s=60.0,
@@ -384,27 +392,6 @@ def test_explicit_request(name: str, world: World, photos: Photos) -> None:
 # -- regressions: requests that answered 500 ---------------------------------------------------
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def backend(
-    request: pytest.FixtureRequest, world: World, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[TestClient, dict[str, str]]]:
-    """A client and a clinician's key: of the module's service, or of one on PostgreSQL."""
-    if request.param == "sqlite":
-        yield world.client, world.clinician
-        return
-    new_database = request.getfixturevalue("postgres_databases")
-    settings = Settings(
-        data_dir=tmp_path_factory.mktemp("schema-postgresql"),
-        database_url=new_database(),
-        environment="test",
-        workers=1,
-        prestart_workers=False,
-    )
-    app = create_app(settings)
-    with TestClient(app) as client:
-        yield client, _keys(app.state.services, "clinic")["clinician"]
-
-
 ID_ROUTES = [
     ("GET", PATIENT),
     ("GET", PATIENT + "/progress"),
@@ -418,11 +405,9 @@ ID_ROUTES = [
 
 
 @pytest.mark.parametrize(("method", "route"), ID_ROUTES)
-def test_an_id_holding_nul_answers_422(
-    backend: tuple[TestClient, dict[str, str]], method: str, route: str
-) -> None:
+def test_an_id_holding_nul_answers_422(world: World, method: str, route: str) -> None:
     # PostgreSQL text cannot hold NUL: the query failed (500).
-    client, headers = backend
+    client, headers = world.client, world.clinician
     path = route.format(patient_id="a%00b", visit_id="a%00b")
     files = {"photo": ("photo.jpg", b"\xff\xd8", "image/jpeg")} if method == "POST" else None
     response = client.request(method, path, headers=headers, files=files)
@@ -439,10 +424,10 @@ def test_an_id_holding_nul_answers_422(
     ],
 )
 def test_an_external_id_no_database_can_store_answers_422(
-    backend: tuple[TestClient, dict[str, str]], body: bytes, why: str
+    world: World, body: bytes, why: str
 ) -> None:
     # Each answered 500: the insert failed, or the 422 echoing the input could not be encoded.
-    client, headers = backend
+    client, headers = world.client, world.clinician
     json_headers = {**headers, "Content-Type": "application/json"}
     response = client.post(PATIENTS, content=body, headers=json_headers)
     assert response.status_code == 422, (why, response.text)
@@ -452,10 +437,10 @@ def test_an_external_id_no_database_can_store_answers_422(
 
 @pytest.mark.parametrize("taken_at", ["0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00"])
 def test_a_taken_at_out_of_range_in_utc_answers_422(
-    backend: tuple[TestClient, dict[str, str]], photos: Photos, taken_at: str
+    world: World, photos: Photos, taken_at: str
 ) -> None:
     # A real photo passed every check, then converting taken_at to UTC overflowed (500).
-    client, headers = backend
+    client, headers = world.client, world.clinician
     patient_id = _new_patient(client, headers)
     response = client.post(
         UPLOAD.format(patient_id=patient_id),

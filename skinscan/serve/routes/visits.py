@@ -74,7 +74,7 @@ async def read_visit(
 async def retry(
     visit_id: PathId, key: ClinicianKey, services: ServicesDep, request: Request, response: Response
 ) -> VisitPublic:
-    """Assess a failed visit again (``error.retryable`` true: a crashed or interrupted run)."""
+    """Assess a failed, retryable visit again (a crashed, timed-out or interrupted run)."""
     outcome = await retry_visit(services, key, visit_id, route_name(request))
     if not outcome.finished:
         response.status_code = status.HTTP_202_ACCEPTED
