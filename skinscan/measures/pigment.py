@@ -43,6 +43,7 @@ __all__ = [
     "ita_category",
     "measure_pigment",
     "pigment_from_context",
+    "spot_mask",
 ]
 
 PIGMENT_KEYS = (
@@ -192,6 +193,9 @@ def measure_pigment(
     return pigment_from_context(prepare(linear_rgb, regions, mm_per_px=mm_per_px))
 
 
+_SPOTS_KEY = "_pigment_spots"
+
+
 def _local_melanin(ctx: SkinContext, melanin: NDArray[np.float32]) -> NDArray[np.float32]:
     """Melanin of the skin around each pixel: σ 5 mm, red skin and outliers left out."""
     red = red_weight(ctx) > 0.5
@@ -268,6 +272,33 @@ def _spots(ctx: SkinContext, excess: NDArray[np.float32], contrast: float) -> ND
     return np.asarray(relabel[labels], dtype=np.int32)
 
 
+def _spot_analysis(
+    ctx: SkinContext,
+) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.int32]]:
+    """The despeckled melanin, the local skin's melanin and the spot labels (cached per context)."""
+    cached = ctx.__dict__.get(_SPOTS_KEY)
+    if cached is None:
+        clean = _despeckle(context_separation(ctx).melanin)
+        local = _local_melanin(ctx, clean)
+        floor = np.float32(_MELANIN_FLOOR)
+        excess = np.asarray(
+            blur(clean, ctx.px(SPOT_SMOOTH_MM)) / np.maximum(local, floor) - np.float32(1.0),
+            dtype=np.float32,
+        )
+        contrast = max(SPOT_NOISE_FACTOR * _noise(ctx, excess), SPOT_RELATIVE_MELANIN)
+        cached = (clean, local, _spots(ctx, excess, contrast))
+        ctx.__dict__[_SPOTS_KEY] = cached
+    return cached
+
+
+def spot_mask(ctx: SkinContext) -> NDArray[np.bool_]:
+    """The pigment spots of a measures context (h, w), bool: what :func:`measure_pigment` counts.
+
+    Computed once per context and shared, so that texture and wrinkles can leave the spots out.
+    """
+    return np.asarray(_spot_analysis(ctx)[2] > 0)
+
+
 def pigment_from_context(ctx: SkinContext) -> ConcernResult:
     """:func:`measure_pigment` on a prepared :class:`SkinContext`."""
     start = time.perf_counter()
@@ -277,20 +308,12 @@ def pigment_from_context(ctx: SkinContext) -> ConcernResult:
     mottling = blur(ctx.detrended, ctx.px(EVENNESS_SMOOTH_MM)).ravel()
     melanin = context_separation(ctx).melanin
     m_flat = melanin.ravel()
-    clean = _despeckle(melanin)
-    local = _local_melanin(ctx, clean)
-    floor = np.float32(_MELANIN_FLOOR)
-    excess = np.asarray(
-        blur(clean, ctx.px(SPOT_SMOOTH_MM)) / np.maximum(local, floor) - np.float32(1.0),
-        dtype=np.float32,
-    )
-    ring_contrast = max(SPOT_NOISE_FACTOR * _noise(ctx, excess), SPOT_RELATIVE_MELANIN)
+    clean, local, labels = _spot_analysis(ctx)
     unevenness = (blur(clean, ctx.px(EVENNESS_SMOOTH_MM)) - local).ravel()
     person_melanin = float(m_flat[ctx.union.indices].mean(dtype=np.float64))
     # A floor keeps the ratio finite on (unphysical) grey input with no melanin signature at all.
     person_melanin = max(person_melanin, _MELANIN_FLOOR)
 
-    labels = _spots(ctx, excess, ring_contrast)
     n_spots = int(labels.max())
     pixels = np.flatnonzero(labels)
     which = labels.ravel()[pixels]

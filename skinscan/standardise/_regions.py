@@ -79,6 +79,9 @@ _NOSTRIL_MARGIN = 0.03
 _MAX_HOLE = 0.3
 # Skin-coloured islands smaller than this are noise: specks in hair, reflections on glasses.
 _MIN_ISLAND = 0.1
+# Skin-coloured structures narrower than this (inter-eye distances; about 2 mm) are not skin:
+# strands and highlights of hair, which hole filling would otherwise join into solid "skin".
+_MIN_WIDTH = 0.03
 
 
 Polygon = NDArray[np.float64]
@@ -289,6 +292,16 @@ def _fill_small_holes(mask: NDArray[np.bool_], max_area: float) -> NDArray[np.bo
     return mask | fill[labels]
 
 
+def _open(mask: NDArray[np.bool_], width: float) -> NDArray[np.bool_]:
+    """``mask`` opened with a disc ``width`` pixels across (unchanged below 3 px)."""
+    size = round(width)
+    if size < 3:
+        return mask
+    size += 1 - size % 2
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
+    return np.asarray(cv2.morphologyEx(mask.view(np.uint8), cv2.MORPH_OPEN, disc) > 0)
+
+
 def _drop_small_islands(mask: NDArray[np.bool_], min_area: float) -> NDArray[np.bool_]:
     """``mask`` without its connected pieces smaller than ``min_area`` pixels."""
     _, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
@@ -346,7 +359,8 @@ def region_masks(
         skin_crop = _skin_mask(crop, landmarks=points, lab=lab, offset=offset)
     else:
         skin_crop = np.asarray(skin, dtype=bool)[y0:y1, x0:x1]
-    keep = inside.astype(bool) & _fill_small_holes(skin_crop, (_MAX_HOLE * unit) ** 2)
+    solid = _open(skin_crop, _MIN_WIDTH * unit)
+    keep = inside.astype(bool) & _fill_small_holes(solid, (_MAX_HOLE * unit) ** 2)
     keep &= ~exclusion_mask(shape, points, lab, offset=offset)
     keep = _drop_small_islands(keep, (_MIN_ISLAND * unit) ** 2)
     labels[~keep] = 0

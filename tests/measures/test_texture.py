@@ -222,3 +222,23 @@ def test_coarse_grids_still_give_finite_measures(mm) -> None:
     m = measures_of(scene, mm)
     assert all(math.isfinite(v) for v in m.values()), m
     assert m["roughness"] >= 0
+
+
+def test_the_grain_inside_pigment_spots_is_not_pores() -> None:
+    # Brown spots (darker, yellower: melanin) whose own grain is pore-sized dark dots: the pigment
+    # module counts the spots, and texture leaves them (and what lies inside them) out.
+    from skinscan.measures import measure_pigment
+
+    scene = skin_scene(SIZE, seed=3)
+    centres = grid_points(4, (30.0, 30.0), 6.0)
+    for centre in centres:
+        scene.disc(*centre, 3.0, (-12.0, 2.0, 8.0))
+    grain = [
+        (x + dx, y + dy) for x, y in centres for dx in (-1.2, 0.0, 1.2) for dy in (-1.2, 0.0, 1.2)
+    ]
+    for centre in grain:
+        scene.disc(*centre, 0.25, (-6.0, 1.0, 4.0))
+    linear = shadowed(scene)
+    assert measure_pigment(linear, scene.everywhere(), mm_per_px=0.1).measures["spot_count"] == 4
+    m = measure_texture(linear, scene.everywhere(), mm_per_px=0.1).measures
+    assert m["pore_density_per_cm2"] * SIZE[0] * SIZE[1] / 100 <= 2, m

@@ -84,3 +84,29 @@ def test_the_skin_model_moves_continuously_with_its_sample() -> None:
     steps = np.abs(np.diff(floors))
     assert floors[-1] > floors[0], floors
     assert steps.max() < 0.15, floors
+
+
+def test_a_mesh_of_skin_coloured_hair_strands_is_not_forehead() -> None:
+    # Strands of the skin's own colour, 3 px wide, around dark 4 px gaps (hair over the
+    # forehead): each gap is a small enclosed hole; filled, the mesh would read as solid skin.
+    from skinscan.standardise.face import analyse_face, region_masks
+
+    face = sample_faces()["astronaut"]
+    geometry = analyse_face(face)
+    assert geometry is not None
+    landmarks = geometry.detection.landmarks
+    forehead = region_masks(face, landmarks)["forehead"]
+    rows, cols = np.nonzero(forehead)
+    top, bottom = rows.min(), rows.min() + (rows.max() - rows.min()) // 2
+    zone = np.zeros(forehead.shape, bool)
+    zone[top:bottom, cols.min() : cols.max() + 1] = True
+    zone &= forehead
+    meshed = face.copy()
+    gaps = np.zeros(face.shape[:2], bool)
+    gaps[np.ix_(np.arange(face.shape[0]) % 7 < 4, np.arange(face.shape[1]) % 7 < 4)] = True
+    meshed[zone & gaps] = (60, 45, 35)
+    kept = region_masks(meshed, landmarks)["forehead"]
+    assert (kept & zone).sum() <= 0.1 * zone.sum(), (kept & zone).sum() / zone.sum()
+    # The solid skin below the mesh stays.
+    below = forehead & ~zone
+    assert (kept & below).sum() >= 0.8 * below.sum()
