@@ -137,7 +137,7 @@ def face_ladder(
     score), as a clinic's photo would be.
     """
     from skinscan.datasets.phantom import render_face
-    from skinscan.standardise.face import analyse_face, face_hull_mask, skin_mask
+    from skinscan.standardise.face import analyse_face, facial_skin
 
     if assess is None:
         from skinscan.pipeline import assess as assess_photo
@@ -147,9 +147,7 @@ def face_ladder(
     if face is None:
         raise ValueError("no face found in the photo to paint on")
     landmarks = face.detection.landmarks
-    skin = skin_mask(face_rgb_u8, landmarks=landmarks) & face_hull_mask(
-        face_rgb_u8.shape[:2], landmarks
-    )
+    skin = facial_skin(face_rgb_u8, landmarks)
     table: dict[str, list[float]] = {name: [] for name in CONCERNS}
     for level in range(levels):
         painted = render_face(

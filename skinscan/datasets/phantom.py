@@ -261,8 +261,8 @@ def render_face(
         Image → FFHQ-aligned 1024² frame (``FaceGeometry.to_canonical`` /
         :func:`skinscan.standardise.face.canonical_transform`).
     skin : ndarray of shape (H, W), bool
-        The face's skin (e.g. ``skin_mask(rgb, landmarks=...)`` ∩ the face hull); nothing is
-        painted outside it.
+        The face's skin (e.g. :func:`skinscan.standardise.face.facial_skin`, which leaves out
+        hair, eyes, brows and lips); nothing is painted outside it.
     mm_per_px : float
         Pixel size at the face (``FaceGeometry.mm_per_px``).
     redness, pigment, texture, wrinkles : int

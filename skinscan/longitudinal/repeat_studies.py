@@ -68,7 +68,7 @@ def synthetic_study(
     from skinscan.datasets.phantom import render_face
     from skinscan.datasets.recapture import apply_recapture, sample_recapture
     from skinscan.pipeline import assess
-    from skinscan.standardise.face import analyse_face, face_hull_mask, skin_mask
+    from skinscan.standardise.face import analyse_face, facial_skin
     from skinscan.validation import repeatability_scene, sample_faces
 
     if subjects < 1 or repeats < 2:
@@ -78,7 +78,7 @@ def synthetic_study(
     if geometry is None:
         raise ValueError("no face found in the photo to paint on")
     landmarks = geometry.detection.landmarks
-    skin = skin_mask(photo, landmarks=landmarks) & face_hull_mask(photo.shape[:2], landmarks)
+    skin = facial_skin(photo, landmarks)
     rng = np.random.default_rng(seed)
     # The first subject is the face as photographed: untreated skin is the commonest baseline,
     # and re-capture noise is not the same at every level (a threshold near the skin's own

@@ -32,6 +32,7 @@ from skinscan.measures._common import (
 from skinscan.measures._glcm import glcm, glcm_features, quantise, row_step_for
 from skinscan.measures._relief import tone_normalised_relief
 from skinscan.measures.pigment import spot_mask
+from skinscan.measures.wrinkles import wrinkle_mask
 
 __all__ = [
     "FEATURE_MIN_L",
@@ -115,8 +116,10 @@ def measure_texture(
 
         - ``roughness``: RMS of the difference of Gaussians ``G(0.2 mm) − G(1.0 mm)`` of
           detrended L*, in L* units, over the relief: spots and wrinkles (see
-          :data:`ROUGHNESS_OUTLIER_SD`), the pigment spots (:func:`~skinscan.measures.pigment.
-          spot_mask`) and the skin within 2 mm of them are left out.
+          :data:`ROUGHNESS_OUTLIER_SD`), the pigment spots and the wrinkles that their own
+          modules measure (:func:`~skinscan.measures.pigment.spot_mask`,
+          :func:`~skinscan.measures.wrinkles.wrinkle_mask`) and the skin within 2 mm of them
+          are left out.
         - ``pore_density_per_cm2``: dark blobs of radius 0.1–0.5 mm per cm² of skin, outside
           the pigment spots.
         - ``pore_mean_size_mm``: their mean diameter ``2√2 σ`` (0 without pores).
@@ -222,14 +225,14 @@ def texture_from_context(ctx: SkinContext) -> ConcernResult:
 def _relief_only(
     ctx: SkinContext, smooth: FloatArray, factor: int, reach_px: float
 ) -> NDArray[np.bool_]:
-    """The skin that is relief: away from spots and wrinkles, and from the pigment spots (h, w).
+    """The skin that is relief: away from spots and wrinkles, and from those measured (h, w).
 
     ``smooth`` is the relief at :data:`FEATURE_SCALE_MM` on a grid ``factor`` times coarser:
     pores and relief average out there, spots and wrinkles do not. Its robust SD comes from a
     systematic sample of the skin.
     """
     h, w = ctx.skin.shape
-    spots = spot_mask(ctx)
+    measured_elsewhere = spot_mask(ctx) | wrinkle_mask(ctx)
     sample = ctx.union.indices[:: max(1, ctx.union.indices.size // 100_000)]
     rows, cols = np.divmod(sample, w)
     on_grid = smooth[
@@ -238,13 +241,18 @@ def _relief_only(
     ]
     limit = max(ROUGHNESS_OUTLIER_SD * robust_sd(on_grid), FEATURE_MIN_L)
     feature = (np.abs(smooth) > limit).view(np.uint8)
-    if spots.any():
-        # The pigment spots, wherever their darkening was corrected out of the relief: their
-        # edges still ring in the band-pass.
-        spots_on_grid = cv2.resize(
-            spots.view(np.uint8), (feature.shape[1], feature.shape[0]), interpolation=cv2.INTER_AREA
+    if measured_elsewhere.any():
+        # The pigment spots, wherever their darkening was corrected out of the relief (their
+        # edges still ring in the band-pass), and the wrinkles the wrinkle detector measures,
+        # where they are shallower than the relief threshold above.
+        elsewhere_on_grid = cv2.resize(
+            measured_elsewhere.view(np.uint8),
+            (feature.shape[1], feature.shape[0]),
+            interpolation=cv2.INTER_AREA,
         )
-        feature = np.asarray(cv2.bitwise_or(feature, (spots_on_grid > 0).view(np.uint8)), np.uint8)
+        feature = np.asarray(
+            cv2.bitwise_or(feature, (elsewhere_on_grid > 0).view(np.uint8)), np.uint8
+        )
     size = 2 * round(reach_px / factor) + 1
     near = cv2.dilate(feature, cv2.getStructuringElement(cv2.MORPH_RECT, (size, size)))
     if factor > 1:

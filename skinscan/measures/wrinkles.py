@@ -48,6 +48,7 @@ __all__ = [
     "WRINKLE_WEIGHT_SPAN",
     "WRINKLE_WEIGHT_ZERO",
     "measure_wrinkles",
+    "wrinkle_mask",
     "wrinkles_from_context",
 ]
 
@@ -398,16 +399,38 @@ def _wrinkle_mask(
     return wrinkle, full_depth.ravel()[lines.pixels], weights.ravel()[wrinkle_pixels]
 
 
+_WRINKLES_KEY = "_wrinkle_analysis"
+
+
+def _wrinkle_analysis(
+    ctx: SkinContext,
+) -> tuple[_Lines, NDArray[np.bool_], FloatArray, FloatArray]:
+    """Centre lines, wrinkle mask, line depths and pixel weights (computed once per context)."""
+    cached = ctx.__dict__.get(_WRINKLES_KEY)
+    if cached is None:
+        # Depth as shadow contrast at a reference lightness: the same fold reads the same on
+        # every skin tone (see tone_normalised_relief).
+        detrended = tone_normalised_relief(ctx)
+        response, noise = _ridge_map(ctx)
+        candidate, stats = _candidates(response, ctx.px(WRINKLE_MIN_LENGTH_MM))
+        lines = _centre_lines(candidate, stats, ctx.mm_per_px, response, noise)
+        cached = (lines, *_wrinkle_mask(ctx, detrended, lines))
+        ctx.__dict__[_WRINKLES_KEY] = cached
+    return cached
+
+
+def wrinkle_mask(ctx: SkinContext) -> NDArray[np.bool_]:
+    """The wrinkles of a measures context (h, w), bool: what :func:`measure_wrinkles` measures.
+
+    Computed once per context and shared, so that texture can leave the folds out.
+    """
+    return _wrinkle_analysis(ctx)[1]
+
+
 def wrinkles_from_context(ctx: SkinContext) -> ConcernResult:
     """:func:`measure_wrinkles` on a prepared :class:`SkinContext`."""
     start = time.perf_counter()
-    # Depth as shadow contrast at a reference lightness: the same fold reads the same on every
-    # skin tone (see tone_normalised_relief).
-    detrended = tone_normalised_relief(ctx)
-    response, noise = _ridge_map(ctx)
-    candidate, stats = _candidates(response, ctx.px(WRINKLE_MIN_LENGTH_MM))
-    lines = _centre_lines(candidate, stats, ctx.mm_per_px, response, noise)
-    wrinkle, line_depth, pixel_weight = _wrinkle_mask(ctx, detrended, lines)
+    lines, wrinkle, line_depth, pixel_weight = _wrinkle_analysis(ctx)
     wrinkle_pixels = np.flatnonzero(wrinkle)
     sizes = np.bincount(lines.which, minlength=lines.n + 1)
     # Each centre-line pixel's weighted share of its line's length (px).

@@ -26,7 +26,7 @@ def demo_visits(*, seed: int = 0) -> list[tuple[datetime, bytes]]:
     """The demo patient's visits: (taken_at, JPEG bytes), oldest first."""
     from skinscan.datasets.phantom import render_face
     from skinscan.datasets.recapture import apply_recapture, sample_recapture
-    from skinscan.standardise.face import analyse_face, face_hull_mask, skin_mask
+    from skinscan.standardise.face import analyse_face, facial_skin
     from skinscan.validation import repeatability_scene, sample_faces
 
     face = sample_faces()["astronaut"]
@@ -34,7 +34,7 @@ def demo_visits(*, seed: int = 0) -> list[tuple[datetime, bytes]]:
     if geometry is None:  # the bundled sample always has a face; guard for the type checker
         raise RuntimeError("the sample face was not found")
     landmarks = geometry.detection.landmarks
-    skin = skin_mask(face, landmarks=landmarks) & face_hull_mask(face.shape[:2], landmarks)
+    skin = facial_skin(face, landmarks)
     rng = np.random.default_rng(seed)
     first = datetime(2026, 1, 12, 10, 0, tzinfo=UTC)
     visits = []

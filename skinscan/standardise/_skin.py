@@ -151,7 +151,11 @@ def fit_skin_model(samples_lab8: NDArray[np.uint8]) -> SkinColourModel | None:
     """Robust skin colour ranges from 8-bit CIELAB samples of shape (N, 3); ``None`` if too few.
 
     Medians and MADs (x 1.4826, the normal-consistent scale) of hue, chroma and L*, so beard,
-    shadow or lash pixels in the sample do not drag the model. When the sample is nearly grey
+    shadow or lash pixels in the sample do not drag the model. The yellow hue bound takes the
+    spread of the yellow side of the sample only (:func:`_upper_sd`): erythema in the sample
+    widens the red side, and must not open the yellow bound towards blond hair (with the MAD,
+    erythema painted at ladder level 4 grew the sample face's mask by a third, fringe
+    included). When the sample is nearly grey
     (median chroma below 6: a greyscale, underexposed or desaturated photo) its hue is noise and
     the model bounds only L* and chroma.
 
@@ -182,10 +186,12 @@ def fit_skin_model(samples_lab8: NDArray[np.uint8]) -> SkinColourModel | None:
     offset = (hue - direction + 180.0) % 360.0 - 180.0
     offset_median = float(np.median(offset))
     hue_median = direction + offset_median
-    hue_sd = 1.4826 * float(np.median(np.abs(offset - offset_median)))
     chroma_median = float(np.median(chroma))
+    hue_sd = 1.4826 * float(np.median(np.abs(offset - offset_median)))
     below = max(_HUE_TOWARDS_RED[0] * hue_sd, _HUE_TOWARDS_RED[1])
-    above = max(_HUE_TOWARDS_YELLOW[0] * hue_sd, _HUE_TOWARDS_YELLOW[1])
+    # The yellow bound from the spread of the yellow side only: erythema in the sample widens
+    # the red side (red patches stay skin) but not the yellow side, towards hair.
+    above = max(_HUE_TOWARDS_YELLOW[0] * _upper_sd(offset), _HUE_TOWARDS_YELLOW[1])
     return SkinColourModel(
         hue_range=(hue_median - below, hue_median + above),
         chroma_range=(
@@ -212,6 +218,20 @@ def _dequantise(codes: NDArray[np.float64]) -> NDArray[np.float64]:
     spread = np.empty_like(ranked)
     spread[order] = ranked + (within + 0.5) / np.repeat(lengths, lengths) - 0.5
     return spread
+
+
+#: z(0.9) − z(0.6) of the standard normal.
+_UPPER_Z = 1.2815516 - 0.2533471
+
+
+def _upper_sd(values: NDArray[np.float64]) -> float:
+    """``(Q90 − Q60) / (z90 − z60)``: a normal-consistent spread of the upper side of a sample.
+
+    Lesions on the lower side (red patches, on the hue axis) do not widen it, and, unlike a MAD
+    taken on one side of the median, samples moving across the median do not move it.
+    """
+    q60, q90 = np.quantile(values, [0.6, 0.9])
+    return float(q90 - q60) / _UPPER_Z
 
 
 def _lightness_floor(lightness: NDArray[np.float64]) -> float:

@@ -59,6 +59,7 @@ __all__ = [
     "estimate_pose",
     "face_hull_mask",
     "face_not_found",
+    "facial_skin",
     "region_masks",
     "site_mask",
     "skin_mask",
@@ -282,6 +283,29 @@ def region_masks(
       lower lip (57) to the chin (8); chin: below it to the jaw contour (6-10).
     """
     return _regions.region_masks(rgb_u8, landmarks, skin=skin)
+
+
+def facial_skin(rgb_u8: NDArray[np.uint8], landmarks: NDArray[np.floating]) -> NDArray[np.bool_]:
+    """The skin of the face that the regions cover: the union of :func:`region_masks`.
+
+    Hair (strands included), eyes, brows, lips and nostrils are not in it. It is where synthetic
+    concerns are painted on a real face (:func:`skinscan.datasets.phantom.render_face`): erythema
+    or spots painted on a fringe or on the lips would be unphysical, and would change which skin
+    is measured along with the concern.
+
+    Parameters
+    ----------
+    rgb_u8 : ndarray of shape (H, W, 3), uint8, sRGB
+    landmarks : ndarray of shape (68, 2)
+
+    Returns
+    -------
+    ndarray of shape (H, W), bool
+    """
+    union = np.zeros(np.asarray(rgb_u8).shape[:2], dtype=bool)
+    for mask in region_masks(rgb_u8, landmarks).values():
+        union |= mask
+    return union
 
 
 def face_hull_mask(shape: tuple[int, ...], landmarks: NDArray[np.floating]) -> NDArray[np.bool_]:

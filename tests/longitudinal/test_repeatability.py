@@ -343,13 +343,13 @@ def test_default_table_has_a_figure_for_every_severity() -> None:
 
 def _scene(face: NDArray[np.uint8], **levels: int) -> NDArray[np.float32]:
     from skinscan.datasets.phantom import render_face
-    from skinscan.standardise.face import analyse_face, face_hull_mask, skin_mask
+    from skinscan.standardise.face import analyse_face, facial_skin
     from skinscan.validation import repeatability_scene
 
     geometry = analyse_face(face)
     assert geometry is not None
     landmarks = geometry.detection.landmarks
-    skin = skin_mask(face, landmarks=landmarks) & face_hull_mask(face.shape[:2], landmarks)
+    skin = facial_skin(face, landmarks)
     painted = render_face(
         face,
         to_canonical=geometry.to_canonical,

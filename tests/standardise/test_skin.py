@@ -110,3 +110,27 @@ def test_a_mesh_of_skin_coloured_hair_strands_is_not_forehead() -> None:
     # The solid skin below the mesh stays.
     below = forehead & ~zone
     assert (kept & below).sum() >= 0.8 * below.sum()
+
+
+def _lab8(lightness: np.ndarray, hue_deg: np.ndarray, chroma: np.ndarray) -> np.ndarray:
+    a = chroma * np.cos(np.radians(hue_deg))
+    b = chroma * np.sin(np.radians(hue_deg))
+    codes = np.column_stack([lightness * 255.0 / 100.0, a + 128.0, b + 128.0])
+    return np.clip(np.rint(codes), 0, 255).astype(np.uint8)
+
+
+def test_erythema_in_the_sample_does_not_open_the_yellow_side() -> None:
+    # With one spread for both sides (a MAD), erythema over 30 % of the sample opened the yellow
+    # bound by 5.8° (towards blond hair); the red side must still open for the red patches.
+    rng = np.random.default_rng(2)
+    n = 6000
+    lightness = rng.normal(70.0, 4.0, n)
+    hue = rng.normal(62.0, 4.0, n)
+    chroma = rng.normal(22.0, 2.0, n)
+    plain = fit_skin_model(_lab8(lightness, hue, chroma))
+    erythema = rng.random(n) < 0.3
+    red = fit_skin_model(_lab8(lightness, np.where(erythema, hue - 14.0, hue), chroma))
+    assert plain is not None
+    assert red is not None
+    assert red.hue_range[0] < plain.hue_range[0] - 3.0
+    assert red.hue_range[1] <= plain.hue_range[1] + 1.0
