@@ -12,6 +12,7 @@ are computed in-house (see :mod:`skinscan.colour_space`); colour-science is not 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -250,7 +251,7 @@ def calibrate(
     image: NDArray[Any],
     *,
     transfer: str = "srgb",
-    skin_mask: NDArray[np.bool_] | None = None,
+    skin_mask: NDArray[np.bool_] | Callable[[], NDArray[np.bool_]] | None = None,
     exclude_mask: NDArray[np.bool_] | None = None,
     detect: bool = True,
     model: str = "auto",
@@ -262,8 +263,9 @@ def calibrate(
     image : ndarray of shape (H, W, 3), uint8, uint16 or float
         The analysis-resolution photo, encoded per ``transfer``.
     transfer : {"srgb", "linear"}
-    skin_mask : ndarray of shape (H, W), bool, optional
-        Skin pixels: never used for the white balance.
+    skin_mask : ndarray of shape (H, W), bool, or a function returning one, optional
+        Skin pixels: never used for the white balance. Only the fallback needs it: a function
+        is called only when no usable chart is found.
     exclude_mask : ndarray of shape (H, W), bool, optional
         Other pixels to keep out of the white balance (hair, clothing the user marked, …).
     detect : bool
@@ -292,7 +294,7 @@ def calibrate(
     if not (pixels.dtype in (np.uint8, np.uint16) or np.issubdtype(pixels.dtype, np.floating)):
         raise ValueError(f"image must be uint8, uint16 or float, got {pixels.dtype}")
     pixels = pixels[..., :3]
-    for mask in (skin_mask, exclude_mask):
+    for mask in (None if callable(skin_mask) else skin_mask, exclude_mask):
         if mask is not None and np.shape(mask) != pixels.shape[:2]:
             raise ValueError(f"mask of shape {np.shape(mask)} does not match image {pixels.shape}")
     encoded = to_encoded_u8(pixels, transfer)
@@ -304,6 +306,10 @@ def calibrate(
             if fitted.delta_e00 is not None and fitted.delta_e00 <= MAX_CHART_DE00:
                 return replace(fitted, chart=chart)
         exclude_mask = _with_chart(exclude_mask, chart, pixels.shape[:2])
+    if callable(skin_mask):
+        skin_mask = skin_mask()
+        if np.shape(skin_mask) != pixels.shape[:2]:
+            raise ValueError(f"skin mask of shape {np.shape(skin_mask)} does not match the image")
     fallback = _grey_calibration(pixels, encoded, transfer, skin_mask, exclude_mask)
     return replace(fallback, chart=chart)
 

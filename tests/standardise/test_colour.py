@@ -624,3 +624,28 @@ def test_mostly_skin_frame_is_left_alone() -> None:
     assert cal.model == "identity"
     np.testing.assert_array_equal(cal.matrix, np.eye(3))
     assert cal.to_dict()["delta_e00"] is None
+
+
+def test_a_skin_mask_function_is_called_only_for_the_fallback(
+    astronaut: NDArray[np.uint8],
+) -> None:
+    calls: list[int] = []
+
+    def never() -> NDArray[np.bool_]:
+        calls.append(1)
+        raise AssertionError("a chart was found: the skin mask is not needed")
+
+    with_chart = render_colorchecker(gains=(1.2, 1.0, 0.8), chart_fraction=0.2, face=astronaut)
+    assert calibrate(with_chart, skin_mask=never).method == "chart"
+    assert not calls
+    # No chart: the function is called once and gives what the mask itself gives.
+    cast = np.array([1.3, 1.0, 0.7])
+    scene = _grey_scene(cast)
+    skin_block = np.broadcast_to(np.array([0.45, 0.25, 0.2]) * cast, (scene.shape[0], 200, 3))
+    frame = np.concatenate([skin_block, scene], axis=1)
+    encoded = np.round(linear_to_srgb(frame) * 255).astype(np.uint8)
+    skin = np.zeros(frame.shape[:2], bool)
+    skin[:, :200] = True
+    lazy = calibrate(encoded, skin_mask=lambda: calls.append(1) or skin, detect=False)
+    assert calls == [1]
+    np.testing.assert_allclose(lazy.matrix, calibrate(encoded, skin_mask=skin, detect=False).matrix)
