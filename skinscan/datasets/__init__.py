@@ -7,6 +7,8 @@
 - :mod:`~skinscan.datasets.augment`: image + masks augmentation (albumentations).
 - :mod:`~skinscan.datasets.torch_data`: torch datasets returning the model contract.
 - :mod:`~skinscan.datasets.training_set`: a phantom training set rendered to disk.
+- ``read_rgb`` / ``read_mask``: a manifest's image (RGB) and mask (bool) files, as training and
+  evaluation read them.
 
 The names below load their module on first use, so ``import skinscan.datasets.phantom`` does not
 pull in torch or albumentations.
@@ -31,6 +33,8 @@ __all__ = [
     "ffhq_wrinkle",
     "from_folder",
     "read_manifest",
+    "read_mask",
+    "read_rgb",
     "train_augment",
     "weak_label",
     "write_manifest",
@@ -43,6 +47,8 @@ _WHERE = {
     "ManifestSample": "manifest",
     "read_manifest": "manifest",
     "write_manifest": "manifest",
+    "read_mask": "_files",
+    "read_rgb": "_files",
     "acne04": "layouts",
     "ffhq_wrinkle": "layouts",
     "from_folder": "layouts",
@@ -60,6 +66,7 @@ _WHERE = {
 }
 
 if TYPE_CHECKING:
+    from skinscan.datasets._files import read_mask, read_rgb
     from skinscan.datasets.augment import PairTransform, eval_augment, train_augment
     from skinscan.datasets.layouts import acne04, ffhq_wrinkle, from_folder
     from skinscan.datasets.manifest import (

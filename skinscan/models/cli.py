@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from skinscan._cli_errors import err_console, fail
 from skinscan.models._bundle_io import BundleError
 
 __all__ = ["app"]
@@ -25,14 +26,13 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 _out = Console(highlight=False, soft_wrap=True)
-_err = Console(stderr=True, highlight=False, soft_wrap=True)
+_err = err_console
 
 _Target = Annotated[str, typer.Argument(help="A shipped model's name, or a bundle folder.")]
 
 
 def _fail(message: str) -> NoReturn:
-    _err.print(f"skinscan models: error: {message}", markup=False)
-    raise typer.Exit(1)
+    fail(message, command="skinscan models", status=1)
 
 
 @app.command("list")

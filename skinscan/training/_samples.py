@@ -123,7 +123,7 @@ def load_sample(sample: Any, mask_names: Sequence[str]) -> EvalSample:
     Files are read as the training datasets read them; a mask of another size than its image
     is resized to it (nearest neighbour).
     """
-    from skinscan.datasets._files import read_mask, read_rgb
+    from skinscan.datasets import read_mask, read_rgb
 
     rgb = read_rgb(sample.image)
     height, width = rgb.shape[:2]

@@ -14,11 +14,13 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 from rich.console import Console
 
+from skinscan._cli_errors import EXIT_INPUT, err_console
+from skinscan._cli_errors import fail as _fail
 from skinscan.errors import SkinscanError
 from skinscan.models import BundleError
 from skinscan.training.metrics import MetricTable
@@ -26,7 +28,6 @@ from skinscan.training.recipe import RecipeError
 
 __all__ = ["EXIT_INPUT", "app", "main"]
 
-EXIT_INPUT = 2
 
 app = typer.Typer(
     name="skinscan-training",
@@ -35,12 +36,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-_err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-def _fail(message: str) -> NoReturn:
-    _err.print(f"skinscan: error: {message}", markup=False)
-    raise typer.Exit(EXIT_INPUT)
+_err = err_console
 
 
 #: Errors that mean "this input cannot be used" (one line, exit 2), not a bug.
