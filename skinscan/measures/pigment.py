@@ -80,6 +80,11 @@ SPOT_NOISE_FACTOR = 3.0
 SPOT_SURROUND_MM = 1.0
 #: Width of the ring of skin a spot is compared with (mm).
 SPOT_RING_MM = 0.8
+#: A spot within this share of either threshold (its contrast against :data:`SPOT_NOISE_FACTOR`
+#: times the grain, its area against :data:`SPOT_MIN_AREA_MM2`) counts in ``spot_area_pct`` in
+#: proportion: ``(x − (1 − g) t) / 2 g t`` of it between ``(1 − g) t`` and ``(1 + g) t``, so that a
+#: spot near a threshold does not flip in or out between two captures (or two JPEG encodings).
+SPOT_GRADE = 0.25
 #: Dark components no wider than this and at least LINE_ELONGATION times longer are lines
 #: (wrinkles, folds), not macules.
 LINE_MAX_WIDTH_MM = 2.0
@@ -223,11 +228,16 @@ def _noise(ctx: SkinContext, excess: NDArray[np.float32]) -> float:
     return robust_sd(fine.ravel()[plain[:: max(1, plain.size // _VARIATION_SAMPLES)]])
 
 
-def _spots(ctx: SkinContext, excess: NDArray[np.float32], contrast: float) -> NDArray[np.int32]:
-    """Label image of the spots (0 = none, 1..n), line-like, small and faint components removed.
+def _spots(
+    ctx: SkinContext, excess: NDArray[np.float32], contrast: float
+) -> tuple[NDArray[np.int32], NDArray[np.float32]]:
+    """The spots' label image (0 = none, 1..n) and each pixel's spot weight (0..1).
 
     ``excess`` is the relative melanin excess over the local skin, ``m / m_local − 1``; a spot's
-    mean excess stands at least ``contrast`` above the skin just around it.
+    mean excess stands at least ``contrast`` above the skin just around it, and it covers at
+    least :data:`SPOT_MIN_AREA_MM2`; line-like components are wrinkles, not spots. The labels
+    are the spots that pass both thresholds; the weights grade every candidate across
+    :data:`SPOT_GRADE` of each threshold (their product), for ``spot_area_pct``.
     """
     seed = (excess >= SPOT_RELATIVE_MELANIN) & ctx.skin
     count, seeds = cv2.connectedComponents(seed.astype(np.uint8), connectivity=8)
@@ -243,7 +253,8 @@ def _spots(ctx: SkinContext, excess: NDArray[np.float32], contrast: float) -> ND
     count, raw_labels, stats, _ = cv2.connectedComponentsWithStats(candidate, connectivity=8)
     labels = np.asarray(raw_labels, dtype=np.int32)
     areas = stats[:, cv2.CC_STAT_AREA]
-    ids = np.flatnonzero(areas >= SPOT_MIN_AREA_MM2 / ctx.mm_per_px**2)
+    min_area = SPOT_MIN_AREA_MM2 / ctx.mm_per_px**2
+    ids = np.flatnonzero(areas >= (1.0 - SPOT_GRADE) * min_area)
     ids = ids[ids > 0]
     if ids.size:
         inner = cv2.distanceTransform(candidate, cv2.DIST_L2, 5).ravel()
@@ -255,6 +266,8 @@ def _spots(ctx: SkinContext, excess: NDArray[np.float32], contrast: float) -> ND
             areas[ids] >= LINE_ELONGATION * width_px**2
         )
         ids = ids[~line]
+    weight = np.zeros(count, dtype=np.float32)
+    passed = np.zeros(count, dtype=bool)
     if ids.size:
         # Contrast with the skin in a ring just outside: a spot has an edge, the skin's own
         # grain rises and falls gradually into its surroundings.
@@ -266,16 +279,28 @@ def _spots(ctx: SkinContext, excess: NDArray[np.float32], contrast: float) -> ND
         inside = np.bincount(labels.ravel(), flat, count) / np.maximum(areas, 1)
         ring_n = np.bincount(around[ring], minlength=count)
         outside = np.bincount(around[ring], excess[ring], count) / np.maximum(ring_n, 1)
-        ids = ids[inside[ids] - outside[ids] >= contrast]
+        lift = inside[ids] - outside[ids]
+        weight[ids] = _graded(lift, contrast) * _graded(areas[ids].astype(np.float64), min_area)
+        passed[ids] = (lift >= contrast) & (areas[ids] >= min_area)
+    kept = np.flatnonzero(passed)
     relabel = np.zeros(count, dtype=np.int32)
-    relabel[ids] = np.arange(1, ids.size + 1, dtype=np.int32)
-    return np.asarray(relabel[labels], dtype=np.int32)
+    relabel[kept] = np.arange(1, kept.size + 1, dtype=np.int32)
+    return np.asarray(relabel[labels], dtype=np.int32), weight[labels]
+
+
+def _graded(value: NDArray[np.float64], threshold: float) -> NDArray[np.float32]:
+    """0 below ``(1 − g) threshold``, 1 above ``(1 + g) threshold``, linear between."""
+    low = (1.0 - SPOT_GRADE) * threshold
+    return np.clip((value - low) / (2.0 * SPOT_GRADE * threshold), 0.0, 1.0).astype(np.float32)
 
 
 def _spot_analysis(
     ctx: SkinContext,
-) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.int32]]:
-    """The despeckled melanin, the local skin's melanin and the spot labels (cached per context)."""
+) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.int32], NDArray[np.float32]]:
+    """The despeckled melanin, the local skin's melanin, the spot labels and the spot weights.
+
+    Computed once per context.
+    """
     cached = ctx.__dict__.get(_SPOTS_KEY)
     if cached is None:
         clean = _despeckle(context_separation(ctx).melanin)
@@ -286,7 +311,7 @@ def _spot_analysis(
             dtype=np.float32,
         )
         contrast = max(SPOT_NOISE_FACTOR * _noise(ctx, excess), SPOT_RELATIVE_MELANIN)
-        cached = (clean, local, _spots(ctx, excess, contrast))
+        cached = (clean, local, *_spots(ctx, excess, contrast))
         ctx.__dict__[_SPOTS_KEY] = cached
     return cached
 
@@ -308,7 +333,8 @@ def pigment_from_context(ctx: SkinContext) -> ConcernResult:
     mottling = blur(ctx.detrended, ctx.px(EVENNESS_SMOOTH_MM)).ravel()
     melanin = context_separation(ctx).melanin
     m_flat = melanin.ravel()
-    clean, local, labels = _spot_analysis(ctx)
+    clean, local, labels, spot_weight = _spot_analysis(ctx)
+    weight_flat = spot_weight.ravel()
     unevenness = (blur(clean, ctx.px(EVENNESS_SMOOTH_MM)) - local).ravel()
     person_melanin = float(m_flat[ctx.union.indices].mean(dtype=np.float64))
     # A floor keeps the ratio finite on (unphysical) grey input with no melanin signature at all.
@@ -346,7 +372,7 @@ def pigment_from_context(ctx: SkinContext) -> ConcernResult:
             "ita_category": float(ita_category(ita)),
             "melanin_index": float(melanin_index[idx].mean(dtype=np.float64)),
             "spot_count": float(n),
-            "spot_area_pct": 100.0 * int(inside.sum()) / idx.size,
+            "spot_area_pct": 100.0 * float(weight_flat[idx].sum(dtype=np.float64)) / idx.size,
             "spot_contrast_de00": float(contrast[member].mean()) if n else 0.0,
             "evenness_sd": robust_sd(mottling[idx]),
             "melanin_mean": float(m_flat[idx].mean(dtype=np.float64)),

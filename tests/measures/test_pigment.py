@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from synth import TONES, grid_points, skin_scene
+from synth import TONES, grid_points, shadowed, skin_scene
 
 from skinscan.colour_space import delta_e00
 from skinscan.measures import ITA_CATEGORY_NAMES, ita_category, measure_pigment, measure_redness
@@ -222,3 +222,23 @@ def test_skin_grain_on_a_coarse_noisy_photo_is_not_spots(seed) -> None:
     assert plain["spot_area_pct"] < 0.25 * truth_pct
     assert spotted["spot_area_pct"] == pytest.approx(truth_pct, rel=0.15)
     assert 5 <= spotted["spot_count"] <= 7
+
+
+def test_a_spot_near_the_contrast_threshold_counts_in_part() -> None:
+    # A 2 mm spot darkened step by step: its share of the skin (3.1 %) is taken in over several
+    # steps across the contrast threshold, not in one jump, so a spot at the threshold does not
+    # flip the area between two captures; the count still switches once.
+    size = (20.0, 20.0)
+    areas, counts = [], []
+    for darker in np.arange(1.0, 4.01, 0.25):
+        scene = skin_scene(size, seed=1)
+        scene.disc(10.0, 10.0, 2.0, (-darker, 0.25 * darker, darker))
+        m = measure_pigment(shadowed(scene), scene.everywhere(), mm_per_px=0.1).measures
+        areas.append(m["spot_area_pct"])
+        counts.append(m["spot_count"])
+    full = 100.0 * np.pi * 2.0**2 / (size[0] * size[1])
+    assert areas[0] == 0.0
+    assert areas[-1] == pytest.approx(full, rel=0.05)
+    assert np.all(np.diff(areas) >= -1e-6)
+    assert np.max(np.diff(areas)) <= 0.5 * full, areas
+    assert sorted(set(counts)) == [0.0, 1.0]

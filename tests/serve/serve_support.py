@@ -91,6 +91,17 @@ class Served:
             headers=headers,
         )
 
+    def retry_to_done(self, visit_id: str, headers: dict[str, str]) -> dict[str, Any]:
+        """Retry a failed visit; its second attempt must end ``done`` with a full assessment."""
+        retried = self.client.post(f"/api/v1/visits/{visit_id}/retry", headers=headers)
+        assert retried.status_code == 200, retried.text
+        done: dict[str, Any] = retried.json()
+        assert done["status"] == "done"
+        assert done["attempts"] == 2
+        assert done["error"] is None
+        assert done["assessment"]["schema"] == "skinscan.assessment/1"
+        return done
+
 
 def payloads(served: Served) -> list[dict[str, Any]]:
     return [json.loads(item["body"]) for item in served.webhook]

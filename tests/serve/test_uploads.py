@@ -115,13 +115,7 @@ def test_a_worker_crash_fails_the_visit_and_a_retry_assesses_it(
     assert failed["maps"] == []
     assert not served.services.store.maps_dir(failed["id"]).exists()
 
-    retried = served.client.post(f"/api/v1/visits/{failed['id']}/retry", headers=headers)
-    assert retried.status_code == 200, retried.text
-    done = retried.json()
-    assert done["status"] == "done"
-    assert done["attempts"] == 2
-    assert done["error"] is None
-    assert done["assessment"]["schema"] == "skinscan.assessment/1"
+    served.retry_to_done(failed["id"], headers)
     # The pool was replaced: other uploads are assessed as before.
     other = served.upload(served.patient(headers), photos.face_later, headers)
     assert other.status_code == 201
