@@ -245,8 +245,9 @@ def _relief_only(
         # The pigment spots, wherever their darkening was corrected out of the relief (their
         # edges still ring in the band-pass), and the wrinkles the wrinkle detector measures,
         # where they are shallower than the relief threshold above.
+        # Any share of a grid cell counts (an area mean in float, not rounded to 0/1).
         elsewhere_on_grid = cv2.resize(
-            measured_elsewhere.view(np.uint8),
+            measured_elsewhere.astype(np.float32),
             (feature.shape[1], feature.shape[0]),
             interpolation=cv2.INTER_AREA,
         )
