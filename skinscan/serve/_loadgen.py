@@ -1,9 +1,18 @@
 """The benchmark's load generators: wrk, or a minimal asyncio HTTP/1.1 client in a child process.
 
-Each drives one ``GET`` path with a fixed number of keep-alive connections, one request in
-flight on each, for a fixed time after an unrecorded warm-up, and reports requests/s, latency
-percentiles, errors and its own CPU time. :func:`measure` also reads the service's CPU clocks at
-the start and end of the measured run.
+Each drives one ``GET`` path with a fixed number of keep-alive connections for a fixed time
+after an unrecorded warm-up, and reports requests/s, latency percentiles, errors and its own
+CPU time, in one of two modes:
+
+- **closed loop** (:func:`drive`, :func:`skinscan.serve._wrk.drive_wrk`): one request in
+  flight on each connection, the next sent as soon as the answer arrives — the server's
+  capacity; its latencies are those of a saturated server (about connections ÷ throughput);
+- **open loop** at a constant offered rate (:func:`skinscan.serve._paced.drive_paced`,
+  :func:`skinscan.serve._wrk.drive_wrk_paced`): each connection sends on a timetable of its
+  own — the latency at that rate. The raw client measures it from each request's scheduled
+  slot (corrected for coordinated omission), wrk from the send.
+
+:func:`measure` also reads the service's CPU clocks at the start and end of the measured run.
 
 On a small machine the generator shares the cores with the server, so its own cost matters:
 
@@ -18,7 +27,6 @@ On a small machine the generator shares the cores with the server, so its own co
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import subprocess
 import sys
@@ -27,7 +35,9 @@ from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from skinscan.serve._wrk import drive_wrk, wrk_path
+from skinscan.serve._paced import drive_paced
+from skinscan.serve._rawhttp import RawConnection, percentile, prepared_get
+from skinscan.serve._wrk import drive_wrk, drive_wrk_paced, wrk_path
 
 if TYPE_CHECKING:
     from skinscan.serve._bench_service import ServiceProcess
@@ -36,65 +46,6 @@ __all__ = ["CLIENTS", "drive", "measure", "resolve_client"]
 
 #: Load generators :func:`measure` knows; ``auto`` is ``wrk`` when installed, else ``raw``.
 CLIENTS = ("auto", "wrk", "raw", "httpx")
-
-
-def _percentile(ordered: list[float], q: float) -> float:
-    """The ``q`` quantile (0–1) of sorted samples, nearest rank."""
-    if not ordered:
-        return float("nan")
-    rank = max(0, min(len(ordered) - 1, round(q * len(ordered) + 0.5) - 1))
-    return ordered[rank]
-
-
-class _RawConnection:
-    """One keep-alive HTTP/1.1 connection that sends a fixed GET, one request at a time.
-
-    A few dozen lines of asyncio streams instead of a full client: per request it writes the
-    prepared bytes and reads the status line, the headers and a ``Content-Length`` (or
-    chunked) body — a small fraction of the CPU time ``httpx`` spends, which matters when the
-    load generator shares the server's cores.
-    """
-
-    def __init__(self, host: str, port: int, request: bytes) -> None:
-        self.host = host
-        self.port = port
-        self.request = request
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def get(self) -> int:
-        """Send the request; the response's status code (the connection is reopened if lost)."""
-        if self.writer is None or self.reader is None:
-            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-        try:
-            self.writer.write(self.request)
-            head = await self.reader.readuntil(b"\r\n\r\n")
-            lines = head.decode("latin-1").split("\r\n")
-            status = int(lines[0].split(" ", 2)[1])
-            fields = dict(line.split(":", 1) for line in lines[1:] if ":" in line)
-            fields = {name.strip().lower(): value.strip() for name, value in fields.items()}
-            if "content-length" in fields:
-                await self.reader.readexactly(int(fields["content-length"]))
-            elif fields.get("transfer-encoding", "").lower() == "chunked":
-                while True:
-                    size = int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16)
-                    await self.reader.readexactly(size + 2)
-                    if size == 0:
-                        break
-            if fields.get("connection", "").lower() == "close":
-                await self.close()
-            return status
-        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
-            await self.close()
-            raise
-
-    async def close(self) -> None:
-        """Close the connection (the next request opens a new one)."""
-        writer, self.writer, self.reader = self.writer, None, None
-        if writer is not None:
-            writer.close()
-            with contextlib.suppress(OSError):
-                await writer.wait_closed()
 
 
 async def _drive(
@@ -111,18 +62,12 @@ async def _drive(
 
     latencies: list[float] = []
     errors: Counter[str] = Counter()
-    url = httpx.URL(base_url)
-    host, port = url.host, url.port or 80
-    request = (
-        f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
-        + "".join(f"{name}: {value}\r\n" for name, value in headers.items())
-        + "\r\n"
-    ).encode("latin-1")
+    host, port, request = prepared_get(base_url, path, headers)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(
         base_url=base_url, headers=headers, limits=limits, timeout=30.0
     ) as shared:
-        raw = [_RawConnection(host, port, request) for _ in range(concurrency)]
+        raw = [RawConnection(host, port, request) for _ in range(concurrency)]
 
         async def via_httpx(_: int) -> int:
             return (await shared.get(path)).status_code
@@ -173,9 +118,9 @@ async def _drive(
         "error_kinds": dict(errors),
         "seconds": round(elapsed, 3),
         "requests_per_s": round(completed / elapsed, 1) if elapsed > 0 else 0.0,
-        "p50_ms": round(_percentile(ordered, 0.50) * 1e3, 2),
-        "p95_ms": round(_percentile(ordered, 0.95) * 1e3, 2),
-        "p99_ms": round(_percentile(ordered, 0.99) * 1e3, 2),
+        "p50_ms": round(percentile(ordered, 0.50) * 1e3, 2),
+        "p95_ms": round(percentile(ordered, 0.95) * 1e3, 2),
+        "p99_ms": round(percentile(ordered, 0.99) * 1e3, 2),
         "max_ms": round(ordered[-1] * 1e3, 2) if ordered else float("nan"),
         "generator_cpu_s": round(cpu, 3),
     }
@@ -254,8 +199,10 @@ def _drive_in_child(
     warmup_s: float,
     client: str,
     mark: Callable[[str], None],
+    rate: float = 0.0,
 ) -> dict[str, Any]:
-    """Run :func:`drive` in a fresh Python process (its own interpreter lock)."""
+    """Run :func:`drive` (or, with a ``rate``, :func:`drive_paced`) in a fresh Python process
+    (its own interpreter lock)."""
     job = json.dumps(
         {
             "base_url": base_url,
@@ -265,6 +212,7 @@ def _drive_in_child(
             "concurrency": concurrency,
             "warmup_s": warmup_s,
             "client": client,
+            "rate": rate,
         }
     )
     command = [sys.executable, "-m", "skinscan.serve._loadgen"]
@@ -301,15 +249,21 @@ def measure(
     concurrency: int,
     warmup_s: float,
     client: str = "auto",
+    rate: float = 0.0,
 ) -> dict[str, Any]:
     """Drive one path of a running service; the generator's report plus the service's CPU.
+
+    ``rate`` 0: closed loop (``concurrency`` connections, one request in flight each). A
+    positive ``rate``: open loop, ``rate`` requests/s spread over ``concurrency`` connections
+    (:func:`skinscan.serve._paced.drive_paced`, :func:`skinscan.serve._wrk.drive_wrk_paced`).
 
     Returns
     -------
     dict
-        :func:`drive`'s report, plus ``server_cpu_s`` (the service and its assessment
-        workers) and ``server_http_cpu_ms_per_request`` (the HTTP server process(es) only),
-        both over the measured run.
+        The generator's report (``mode``: ``"closed loop"`` or ``"open loop"``), plus
+        ``server_cpu_s`` (the service and its assessment workers) and
+        ``server_http_cpu_ms_per_request`` (the HTTP server process(es) only), both over the
+        measured run.
     """
     clocks: dict[str, tuple[float, float]] = {}
 
@@ -317,7 +271,20 @@ def measure(
         clocks[word] = (service.cpu_seconds(), service.http_cpu_seconds())
 
     chosen = resolve_client(client)
-    if chosen == "wrk":
+    if rate < 0:
+        raise ValueError(f"rate must be 0 (closed loop) or positive, not {rate}")
+    if chosen == "wrk" and rate > 0:
+        figures = drive_wrk_paced(
+            service.base_url,
+            path,
+            rate=rate,
+            headers=headers,
+            seconds=seconds,
+            connections=concurrency,
+            warmup_s=warmup_s,
+            mark=mark,
+        )
+    elif chosen == "wrk":
         figures = drive_wrk(
             service.base_url,
             path,
@@ -329,8 +296,9 @@ def measure(
         )
     else:
         figures = _drive_in_child(
-            service.base_url, path, headers, seconds, concurrency, warmup_s, chosen, mark
+            service.base_url, path, headers, seconds, concurrency, warmup_s, chosen, mark, rate
         )
+    figures.setdefault("mode", "closed loop")
     server_cpu = clocks["end"][0] - clocks["start"][0]
     http_cpu = clocks["end"][1] - clocks["start"][1]
     figures["server_cpu_s"] = round(server_cpu, 3)
@@ -345,20 +313,30 @@ def _print_mark(word: str) -> None:
     sys.stdout.flush()
 
 
-if __name__ == "__main__":
-    _job = json.loads(sys.stdin.read())
-    sys.stdout.write(
-        json.dumps(
-            drive(
-                _job["base_url"],
-                _job["path"],
-                headers=_job["headers"],
-                seconds=_job["seconds"],
-                concurrency=_job["concurrency"],
-                warmup_s=_job["warmup_s"],
-                mark=_print_mark,
-                client=_job["client"],
-            )
+def _run_job(job: dict[str, Any]) -> dict[str, Any]:
+    if job.get("rate", 0) > 0:
+        return drive_paced(
+            job["base_url"],
+            job["path"],
+            rate=job["rate"],
+            headers=job["headers"],
+            seconds=job["seconds"],
+            connections=job["concurrency"],
+            warmup_s=job["warmup_s"],
+            mark=_print_mark,
+            client=job["client"],
         )
-        + "\n"
+    return drive(
+        job["base_url"],
+        job["path"],
+        headers=job["headers"],
+        seconds=job["seconds"],
+        concurrency=job["concurrency"],
+        warmup_s=job["warmup_s"],
+        mark=_print_mark,
+        client=job["client"],
     )
+
+
+if __name__ == "__main__":
+    sys.stdout.write(json.dumps(_run_job(json.loads(sys.stdin.read()))) + "\n")
