@@ -121,7 +121,7 @@ def measure_texture(
           :func:`~skinscan.measures.wrinkles.wrinkle_mask`) and the skin within 2 mm of them
           are left out.
         - ``pore_density_per_cm2``: dark blobs of radius 0.1–0.5 mm per cm² of skin, outside
-          the pigment spots.
+          the pigment spots and the measured wrinkles.
         - ``pore_mean_size_mm``: their mean diameter ``2√2 σ`` (0 without pores).
         - ``glcm_contrast``, ``glcm_homogeneity``, ``glcm_entropy``: pyradiomics' Contrast
           (grey levels²), Inverse Difference ("Homogeneity 1") and Joint Entropy (bits) of the
@@ -159,7 +159,7 @@ def texture_from_context(ctx: SkinContext) -> ConcernResult:
         space.first(pore_sigmas.size),
         min_response=PORE_MIN_RESPONSE,
         edge_ratio=PORE_EDGE_RATIO,
-        within=ctx.union.mask & ~spot_mask(ctx).ravel(),
+        within=ctx.union.mask & ~(spot_mask(ctx) | wrinkle_mask(ctx)).ravel(),
     )
     diameters = 2.0 * math.sqrt(2.0) * blobs.sigma_px * ctx.mm_per_px
 
