@@ -250,10 +250,9 @@ def run_serve_bench(
                 "visit": f"{API}/visits/{visit_ids[-1]}",
                 "progress": f"{API}/patients/{patient_id}/progress",
             }
-            reads: dict[str, dict[str, Any]] = {}
-            for name in READ_ENDPOINTS:
-                say(f"driving {paths[name]} for {seconds:g} s with {generator} (closed loop)")
-                reads[name] = measure(
+
+            def drive(name: str, **paced_at: float) -> dict[str, Any]:
+                return measure(
                     service,
                     paths[name],
                     headers,
@@ -261,7 +260,13 @@ def run_serve_bench(
                     concurrency=concurrency,
                     warmup_s=warmup_s,
                     client=generator,
+                    **paced_at,
                 )
+
+            reads: dict[str, dict[str, Any]] = {}
+            for name in READ_ENDPOINTS:
+                say(f"driving {paths[name]} for {seconds:g} s with {generator} (closed loop)")
+                reads[name] = drive(name)
             reference = reads["health"]
             for figures in reads.values():
                 figures["ratio_rps_to_health"] = _ratio(
@@ -271,16 +276,7 @@ def run_serve_bench(
             paced: dict[str, dict[str, Any]] = {}
             for name in PACED_ENDPOINTS if rate > 0 else ():
                 say(f"sending {paths[name]} at {rate:g} requests/s for {seconds:g} s (open loop)")
-                paced[name] = measure(
-                    service,
-                    paths[name],
-                    headers,
-                    seconds=seconds,
-                    concurrency=concurrency,
-                    warmup_s=warmup_s,
-                    client=generator,
-                    rate=rate,
-                )
+                paced[name] = drive(name, rate=rate)
                 paced[name]["achieved_fraction"] = _ratio(paced[name]["requests_per_s"], rate)
             upload_report: dict[str, Any] | None = None
             if uploads > 0:
