@@ -314,28 +314,18 @@ def _print_mark(word: str) -> None:
 
 
 def _run_job(job: dict[str, Any]) -> dict[str, Any]:
+    common: dict[str, Any] = {
+        "headers": job["headers"],
+        "seconds": job["seconds"],
+        "warmup_s": job["warmup_s"],
+        "mark": _print_mark,
+        "client": job["client"],
+    }
     if job.get("rate", 0) > 0:
         return drive_paced(
-            job["base_url"],
-            job["path"],
-            rate=job["rate"],
-            headers=job["headers"],
-            seconds=job["seconds"],
-            connections=job["concurrency"],
-            warmup_s=job["warmup_s"],
-            mark=_print_mark,
-            client=job["client"],
+            job["base_url"], job["path"], rate=job["rate"], connections=job["concurrency"], **common
         )
-    return drive(
-        job["base_url"],
-        job["path"],
-        headers=job["headers"],
-        seconds=job["seconds"],
-        concurrency=job["concurrency"],
-        warmup_s=job["warmup_s"],
-        mark=_print_mark,
-        client=job["client"],
-    )
+    return drive(job["base_url"], job["path"], concurrency=job["concurrency"], **common)
 
 
 if __name__ == "__main__":
