@@ -35,8 +35,9 @@ from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from skinscan.serve._latency import quantiles_ms, run_figures
 from skinscan.serve._paced import drive_paced
-from skinscan.serve._rawhttp import RawConnection, percentile, prepared_get
+from skinscan.serve._rawhttp import RawConnection, prepared_get
 from skinscan.serve._wrk import drive_wrk, drive_wrk_paced, wrk_path
 
 if TYPE_CHECKING:
@@ -108,22 +109,15 @@ async def _drive(
             mark("end")
         for connection_ in raw:
             await connection_.close()
-    ordered = sorted(latencies)
-    completed = len(ordered)
-    return {
-        "path": path,
-        "client": client,
-        "requests": completed,
-        "errors": sum(errors.values()),
-        "error_kinds": dict(errors),
-        "seconds": round(elapsed, 3),
-        "requests_per_s": round(completed / elapsed, 1) if elapsed > 0 else 0.0,
-        "p50_ms": round(percentile(ordered, 0.50) * 1e3, 2),
-        "p95_ms": round(percentile(ordered, 0.95) * 1e3, 2),
-        "p99_ms": round(percentile(ordered, 0.99) * 1e3, 2),
-        "max_ms": round(ordered[-1] * 1e3, 2) if ordered else float("nan"),
-        "generator_cpu_s": round(cpu, 3),
-    }
+    return run_figures(
+        path,
+        client,
+        requests=len(latencies),
+        error_kinds=errors,
+        seconds=elapsed,
+        latency_ms=quantiles_ms(latencies),
+        cpu_s=cpu,
+    )
 
 
 def drive(

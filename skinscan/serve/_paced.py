@@ -26,23 +26,14 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from skinscan.serve._rawhttp import RawConnection, percentile, prepared_get
+from skinscan.serve._latency import quantiles_ms, run_figures
+from skinscan.serve._rawhttp import RawConnection, prepared_get
 
 __all__ = ["drive_paced"]
 
 #: A request sent more than this after its slot (its connection was still waiting for the
 #: previous answer) counts as late.
 _LATE_S = 1e-3
-
-
-def _quantiles_ms(samples: list[float]) -> dict[str, float]:
-    ordered = sorted(samples)
-    return {
-        "p50_ms": round(percentile(ordered, 0.50) * 1e3, 2),
-        "p95_ms": round(percentile(ordered, 0.95) * 1e3, 2),
-        "p99_ms": round(percentile(ordered, 0.99) * 1e3, 2),
-        "max_ms": round(ordered[-1] * 1e3, 2) if ordered else float("nan"),
-    }
 
 
 class _Run:
@@ -152,24 +143,25 @@ async def _drive_paced(
             await connection.close()
     scheduled = sum(run.slots(i) for i in range(connections))
     completed = len(run.from_slot)
+    figures = run_figures(
+        path,
+        client,
+        requests=completed,
+        error_kinds=run.errors,
+        seconds=float(seconds),
+        latency_ms=quantiles_ms(run.from_slot),
+        cpu_s=cpu,
+    )
     return {
-        "path": path,
-        "client": client,
+        **figures,
         "mode": "open loop",
         "connections": connections,
         "offered_per_s": rate,
         "scheduled": scheduled,
         "sent": run.sent,
         "late": run.late,
-        "requests": completed,
-        "errors": sum(run.errors.values()),
-        "error_kinds": dict(run.errors),
-        "seconds": float(seconds),
-        "requests_per_s": round(completed / seconds, 1),
         "latency_from": "scheduled",
-        **_quantiles_ms(run.from_slot),
-        "from_sent": _quantiles_ms(run.from_sent),
-        "generator_cpu_s": round(cpu, 3),
+        "from_sent": quantiles_ms(run.from_sent),
     }
 
 

@@ -41,6 +41,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from skinscan.serve._latency import run_figures
+
 __all__ = ["drive_wrk", "drive_wrk_paced", "paced_script", "wrk_path"]
 
 #: wrk's ``done`` hook: one line of JSON after wrk's own report.
@@ -201,21 +203,18 @@ def _figures(path: str, report: dict[str, Any], cpu: float) -> dict[str, Any]:
         for kind in ("connect", "read", "write", "status", "timeout")
         if report[kind]
     }
-    completed = int(report["requests"])
-    return {
-        "path": path,
-        "client": "wrk",
-        "requests": completed,
-        "errors": sum(kinds.values()),
-        "error_kinds": kinds,
-        "seconds": round(elapsed, 3),
-        "requests_per_s": round(completed / elapsed, 1) if elapsed > 0 else 0.0,
-        "p50_ms": round(report["p50_us"] / 1e3, 2),
-        "p95_ms": round(report["p95_us"] / 1e3, 2),
-        "p99_ms": round(report["p99_us"] / 1e3, 2),
-        "max_ms": round(report["max_us"] / 1e3, 2),
-        "generator_cpu_s": round(cpu, 3),
-    }
+    return run_figures(
+        path,
+        "wrk",
+        requests=int(report["requests"]),
+        error_kinds=kinds,
+        seconds=elapsed,
+        latency_ms={
+            key: round(report[key.replace("_ms", "_us")] / 1e3, 2)
+            for key in ("p50_ms", "p95_ms", "p99_ms", "max_ms")
+        },
+        cpu_s=cpu,
+    )
 
 
 def drive_wrk(
