@@ -44,6 +44,11 @@ def _read_ids(path: Path) -> set[str]:
     return {line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()}
 
 
+def _split(key: str, test: bool, seed: int, val_fraction: float) -> str:
+    """``test`` where the layout says so, else ``train``/``val`` by a seeded hash of ``key``."""
+    return "test" if test else hash_split(key, seed=seed, val_fraction=val_fraction)
+
+
 def ffhq_wrinkle(
     root: str | os.PathLike[str],
     *,
@@ -134,9 +139,7 @@ def ffhq_wrinkle(
         if image is None:
             missing += 1
             continue
-        split = (
-            "test" if ffhq_id in test else hash_split(ffhq_id, seed=seed, val_fraction=val_fraction)
-        )
+        split = _split(ffhq_id, ffhq_id in test, seed, val_fraction)
         samples.append(
             ManifestSample(
                 id=f"ffhq-{ffhq_id}",
@@ -263,9 +266,7 @@ def acne04(
             image = classification / "JPEGImages" / name
             if not image.is_file():
                 raise FileNotFoundError(f"{path.name} lists {name}, not found in {image.parent}")
-            split = (
-                "test" if part == "test" else hash_split(name, seed=seed, val_fraction=val_fraction)
-            )
+            split = _split(name, part == "test", seed, val_fraction)
             labels: dict[str, Any] = {"dataset": "acne04", "fold": fold, "lesion_count": count}
             xml = annotations / f"{Path(name).stem}.xml"
             if xml.is_file():
@@ -341,7 +342,7 @@ def from_folder(
             ManifestSample(
                 id=photo.name,
                 image=photo,
-                split=hash_split(photo.name, seed=seed, val_fraction=val_fraction),
+                split=_split(photo.name, False, seed, val_fraction),
                 masks={n: p for n, p in found.items() if p.is_file()},
             )
         )
