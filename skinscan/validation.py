@@ -7,7 +7,9 @@ a clinic that wants the same figures on its own set-up.
 - **Ladder**: a phantom patch with one concern raised through levels 0–4 and the others held at
   0. Severity must rise with the level (Spearman ρ), by enough to matter (rise in points), while
   the other concerns stay put (cross-talk = the largest move of another concern ÷ this one's).
-- **Fairness**: the same ladders on light, medium and dark skin, side by side.
+- **Fairness**: the same ladders on light, medium and dark skin, side by side; and again with
+  every level written as a camera writes it (8-bit, sensor noise, JPEG), on those tones and on
+  very dark skin, where the separation of blood from melanin is most sensitive to the encoding.
 - **Repeatability**: one scene re-photographed under capture perturbations
   (:mod:`skinscan.datasets.recapture`); the SD of each severity and the coefficient of variation
   of each measure.
@@ -16,7 +18,7 @@ a clinic that wants the same figures on its own set-up.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -26,12 +28,18 @@ from skinscan.measures import CONCERNS, measure_all
 from skinscan.scoring import score
 
 __all__ = [
+    "CAPTURE",
+    "CAPTURE_TONES",
+    "MAX_PLAIN_SEVERITY",
     "TONE_GROUPS",
     "LadderResult",
     "RepeatabilityResult",
+    "capture_markdown",
+    "encode_as_captured",
     "face_ladder",
     "ladder",
     "ladder_markdown",
+    "plain_skin",
     "repeatability",
     "repeatability_markdown",
     "repeatability_scene",
@@ -42,6 +50,42 @@ __all__ = [
 
 #: Skin-tone groups of the fairness table → the phantom's tone presets.
 TONE_GROUPS: dict[str, str] = {"light": "light", "medium": "intermediate", "dark": "dark"}
+#: Tone groups of the capture study: the fairness groups and very dark skin (ITA° far below −30°).
+CAPTURE_TONES: dict[str, str] = {**TONE_GROUPS, "very dark": "very_dark"}
+
+
+def _capture() -> Any:
+    from skinscan.datasets.recapture import RecaptureParams
+
+    # The middle of the re-capture study's ranges (sensor noise σ 1–2 of 255, JPEG 88–95, with
+    # OpenCV's 4:2:0 chroma), without the exposure, colour and framing changes, so that the
+    # phantom's truth stays aligned with the photo.
+    return RecaptureParams(
+        exposure=1.0,
+        white_balance=(1.0, 1.0, 1.0),
+        shift_frac=(0.0, 0.0),
+        rotation_deg=0.0,
+        jpeg_quality=92,
+        noise_sigma=1.5,
+        noise_seed=0,
+    )
+
+
+#: How the capture study writes each phantom (:func:`encode_as_captured`).
+CAPTURE = _capture()
+
+
+def encode_as_captured(
+    linear_rgb: NDArray[np.floating], params: Any = CAPTURE, *, seed: int = 0
+) -> NDArray[np.float32]:
+    """``linear_rgb`` as a camera writes it (``params``, with the noise drawn from ``seed``),
+    decoded by :func:`skinscan.io.load_photo` and linearised: what the measures see of a JPEG."""
+    from skinscan.colour_space import to_linear_float
+    from skinscan.datasets.recapture import apply_recapture
+    from skinscan.io import load_photo
+
+    photo = load_photo(apply_recapture(linear_rgb, replace(params, noise_seed=seed)))
+    return to_linear_float(photo.pixels, transfer=photo.transfer)
 
 
 def severities(
@@ -94,6 +138,7 @@ def ladder(
     size: tuple[int, int] = (400, 400),
     mm_per_px: float = 0.1,
     seed: int = 0,
+    captured: bool = False,
 ) -> LadderResult:
     """Render ``concern`` at each level on a phantom patch of ``tone``; score every concern.
 
@@ -104,6 +149,9 @@ def ladder(
         A phantom tone preset (``skinscan.datasets.phantom.SKIN_TONES``).
     levels : int
         Ladder levels 0 … levels − 1.
+    captured : bool
+        Measure each level as a camera writes it (:func:`encode_as_captured`, a fresh draw of
+        noise per level) instead of the rendered reflectance itself.
     """
     from skinscan.datasets.phantom import render_patch
 
@@ -114,9 +162,12 @@ def ladder(
         phantom = render_patch(
             size=size, mm_per_px=mm_per_px, tone=tone, seed=seed, **{concern: level}
         )
-        found = severities(
-            phantom.linear_rgb, {"site": phantom.truth.skin}, mm_per_px=phantom.truth.mm_per_px
+        image = (
+            encode_as_captured(phantom.linear_rgb, seed=seed * 101 + level)
+            if captured
+            else phantom.linear_rgb
         )
+        found = severities(image, {"site": phantom.truth.skin}, mm_per_px=phantom.truth.mm_per_px)
         for name in CONCERNS:
             table[name].append(found[name])
     return _ladder_result(concern, tone, table)
@@ -177,6 +228,37 @@ def ladder_markdown(results: Sequence[LadderResult]) -> str:
         lines.append(
             f"| {r.concern} | {r.tone} | {levels} | {r.spearman:.2f} | {r.rise:.1f} | "
             f"{r.cross_talk:.2f} | {'yes' if r.passes() else '**no**'} |"
+        )
+    return "\n".join(lines)
+
+
+#: Highest severity plain phantom skin (level 0 of a ladder) may read as captured: rendered, it
+#: reads 0 for every concern, and the encoding must not make plain skin read as a concern.
+MAX_PLAIN_SEVERITY = 10.0
+
+
+def plain_skin(result: LadderResult) -> tuple[str, float]:
+    """The concern that reads highest at level 0 of ``result``, and its severity."""
+    name = max(CONCERNS, key=lambda n: result.severity[n][0])
+    return name, float(result.severity[name][0])
+
+
+def capture_markdown(results: Sequence[LadderResult]) -> str:
+    """The capture study's table: :func:`ladder_markdown`'s columns and what plain skin (level 0)
+    reads at most; it meets the criteria when the ladder does and that is at most
+    :data:`MAX_PLAIN_SEVERITY`."""
+    lines = [
+        "| concern | tone | severity at levels 0–4 | Spearman ρ | rise | cross-talk "
+        "| plain skin reads | meets |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        levels = ", ".join(f"{v:.1f}" for v in r.severity[r.concern])
+        name, plain = plain_skin(r)
+        meets = r.passes() and plain <= MAX_PLAIN_SEVERITY
+        lines.append(
+            f"| {r.concern} | {r.tone} | {levels} | {r.spearman:.2f} | {r.rise:.1f} | "
+            f"{r.cross_talk:.2f} | {name} {plain:.1f} | {'yes' if meets else '**no**'} |"
         )
     return "\n".join(lines)
 
@@ -336,6 +418,24 @@ def validation_report(
             say(f"ladder {concern} on {group}")
             results.append(ladder(concern, tone, seed=seed))
     sections.append(ladder_markdown(results))
+    sections += [
+        "",
+        "## Phantom ladders as a camera writes them",
+        "",
+        "The same ladders, each level written as 8-bit sRGB with sensor noise (σ 1.5 of 255) "
+        "and saved as JPEG quality 92 (4:2:0 chroma), then read back: the middle of the "
+        "re-capture study's ranges, without its exposure, colour and framing changes. Rendered, "
+        f"plain skin (level 0) reads 0 for every concern; as captured it must read at most "
+        f"{MAX_PLAIN_SEVERITY:.0f}. On very dark skin blood moves the colour about ten times less "
+        "than on light skin, so the encoding's errors weigh ten times more in the blood map.",
+        "",
+    ]
+    captured = []
+    for concern in CONCERNS:
+        for group, tone in CAPTURE_TONES.items():
+            say(f"captured ladder {concern} on {group}")
+            captured.append(replace(ladder(concern, tone, seed=seed, captured=True), tone=group))
+    sections.append(capture_markdown(captured))
     sections += ["", "## Ladders painted on real face photos", ""]
     for name, face in faces.items():
         face_results = []
