@@ -31,7 +31,7 @@ __all__ = [
     "scoring_table_markdown",
 ]
 
-CALIBRATION_VERSION = "0.3.0"
+CALIBRATION_VERSION = "0.3.1"
 #: Lower edges of grades 1..4; grade 0 is [0, 20), grade 4 is [80, 100].
 GRADE_EDGES = (20.0, 40.0, 60.0, 80.0)
 

@@ -99,7 +99,8 @@ def face() -> NDArray[np.uint8]:
 
 FACE_LADDER_SHORTFALLS = {
     "pigment": "painted spots break wrinkle ridges and their mottling reads as texture: "
-    "wrinkles -4.9, texture +6.4 for a pigment rise of 15.8 (cross-talk 0.41)",
+    "wrinkles -5.0, texture +6.8 for a pigment rise of 13.3 (cross-talk 0.51); levels 1-2 "
+    "read no higher than level 0 (45.6, 45.5, 45.0, 50.6, 58.9)",
 }
 
 

@@ -85,6 +85,10 @@ SPOT_RING_MM = 0.8
 #: proportion: ``(x − (1 − g) t) / 2 g t`` of it between ``(1 − g) t`` and ``(1 + g) t``, so that a
 #: spot near a threshold does not flip in or out between two captures (or two JPEG encodings).
 SPOT_GRADE = 0.25
+#: Share of a spot's ring that must be skin: a macule is seen against skin on most sides, while
+#: the dark band that hair, brows or lashes leave along the edge of the skin has skin on one side
+#: only. Graded across :data:`SPOT_GRADE` of it, as the other thresholds.
+SPOT_MIN_RING_SKIN = 0.5
 #: Dark components no wider than this and at least LINE_ELONGATION times longer are lines
 #: (wrinkles, folds), not macules.
 LINE_MAX_WIDTH_MM = 2.0
@@ -234,10 +238,11 @@ def _spots(
     """The spots' label image (0 = none, 1..n) and each pixel's spot weight (0..1).
 
     ``excess`` is the relative melanin excess over the local skin, ``m / m_local − 1``; a spot's
-    mean excess stands at least ``contrast`` above the skin just around it, and it covers at
-    least :data:`SPOT_MIN_AREA_MM2`; line-like components are wrinkles, not spots. The labels
-    are the spots that pass both thresholds; the weights grade every candidate across
-    :data:`SPOT_GRADE` of each threshold (their product), for ``spot_area_pct``.
+    mean excess stands at least ``contrast`` above the skin just around it, it covers at least
+    :data:`SPOT_MIN_AREA_MM2`, and at least :data:`SPOT_MIN_RING_SKIN` of the ring around it is
+    skin (not the edge of hair, brows or eyes); line-like components are wrinkles, not spots.
+    The labels are the spots that pass all three thresholds; the weights grade every candidate
+    across :data:`SPOT_GRADE` of each threshold (their product), for ``spot_area_pct``.
     """
     seed = (excess >= SPOT_RELATIVE_MELANIN) & ctx.skin
     count, seeds = cv2.connectedComponents(seed.astype(np.uint8), connectivity=8)
@@ -273,15 +278,29 @@ def _spots(
         # grain rises and falls gradually into its surroundings.
         reach = max(1, round(ctx.px(SPOT_RING_MM)))
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1))
-        around = np.asarray(cv2.dilate(labels.astype(np.float32), kernel), dtype=np.int32)
+        # Dilated on a canvas padded by the reach: the ring beyond the grid counts too (the grid
+        # is the skin's bounding box, so what lies past it is not skin that is measured).
+        padded = cv2.copyMakeBorder(
+            labels.astype(np.float32), reach, reach, reach, reach, cv2.BORDER_CONSTANT, value=0
+        )
+        around_all = np.asarray(cv2.dilate(padded, kernel), dtype=np.int32)
+        whole = around_all[(around_all > 0) & (padded == 0)]
+        around = around_all[reach:-reach, reach:-reach]
         ring = (around > 0) & (labels == 0) & ctx.skin
         flat = excess.ravel()
         inside = np.bincount(labels.ravel(), flat, count) / np.maximum(areas, 1)
         ring_n = np.bincount(around[ring], minlength=count)
         outside = np.bincount(around[ring], excess[ring], count) / np.maximum(ring_n, 1)
+        on_skin = ring_n[ids] / np.maximum(np.bincount(whole, minlength=count)[ids], 1)
         lift = inside[ids] - outside[ids]
-        weight[ids] = _graded(lift, contrast) * _graded(areas[ids].astype(np.float64), min_area)
-        passed[ids] = (lift >= contrast) & (areas[ids] >= min_area)
+        weight[ids] = (
+            _graded(lift, contrast)
+            * _graded(areas[ids].astype(np.float64), min_area)
+            * _graded(on_skin, SPOT_MIN_RING_SKIN)
+        )
+        passed[ids] = (
+            (lift >= contrast) & (areas[ids] >= min_area) & (on_skin >= SPOT_MIN_RING_SKIN)
+        )
     kept = np.flatnonzero(passed)
     relabel = np.zeros(count, dtype=np.int32)
     relabel[kept] = np.arange(1, kept.size + 1, dtype=np.int32)

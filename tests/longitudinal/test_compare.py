@@ -71,11 +71,13 @@ def baseline(face: NDArray[np.uint8]) -> Assessment:
 
 @pytest.fixture(scope="module")
 def recaptured(face: NDArray[np.uint8]) -> list[Assessment]:
-    return [_visit(face, seed) for seed in range(110, 118)]
+    return [_visit(face, seed) for seed in range(110, 134)]
 
 
 #: MDC95 is a 95 % bound per concern: about 1 pair in 20 of unchanged captures exceeds it. Over
-#: 28 pairs, more than 4 (15 %) would mean the table understates re-capture noise.
+#: the 276 pairs of 24 captures, more than 15 % would mean the table understates re-capture
+#: noise. (8 captures give 28 pairs that share captures, too few to tell: the first 8 of these
+#: put pigment at 18 %, all 24 at 10 %.)
 MAX_FALSE_ALARMS = 0.15
 
 
@@ -113,11 +115,9 @@ CROSS_TALK: dict[tuple[str, str], str] = {
     ("redness", "texture"): "painted erythema draws more of the face into the skin mask, and its "
     "relief with it: texture +5.2 (MDC95 1.4)",
     ("pigment", "texture"): "painted mottling between the spots reads as roughness and pores: "
-    "texture +5.6 (MDC95 1.4)",
-    ("pigment", "wrinkles"): "spot edges break wrinkle ridges: wrinkles -5.7 (MDC95 4.3)",
-    ("texture", "wrinkles"): "heavy relief hides fine wrinkles: wrinkles -11.6 (MDC95 4.3)",
-    ("wrinkles", "texture"): "painted folds raise the roughness just beyond their margin: "
-    "+1.5 (MDC95 1.4)",
+    "texture +5.8 (MDC95 1.4)",
+    ("pigment", "wrinkles"): "spot edges break wrinkle ridges: wrinkles -5.8 (MDC95 4.7)",
+    ("texture", "wrinkles"): "heavy relief hides fine wrinkles: wrinkles -11.9 (MDC95 4.7)",
 }
 
 

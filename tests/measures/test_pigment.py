@@ -103,6 +103,18 @@ def test_pores_and_lines_are_not_spots() -> None:
     assert m["spot_count"] == 0
 
 
+def test_a_dark_patch_cut_by_the_edge_of_the_skin_is_not_a_spot() -> None:
+    """Hair, brows and lashes leave dark bits along the edge of the skin that is measured: a
+    dark patch with skin on one side only is not a macule; the same patch inside skin is."""
+    scene = skin_scene(SIZE)
+    scene.disc(8.0, 8.0, 2.5, (-10.0, 1.0, 3.0))  # a quarter of it inside the corner below
+    scene.disc(24.0, 24.0, 1.5, (-10.0, 1.0, 3.0))
+    cornered = {"site": scene.mask(8, 8, 36, 36)}
+    assert measure_pigment(scene.linear(), cornered, mm_per_px=0.1).measures["spot_count"] == 1
+    whole = measure_pigment(scene.linear(), scene.everywhere(), mm_per_px=0.1).measures
+    assert whole["spot_count"] == 2
+
+
 def test_spots_count_in_their_own_region() -> None:
     scene = skin_scene((30.0, 40.0))
     regions = {"cheek_left": scene.mask(0, 0, 30, 20), "cheek_right": scene.mask(0, 20, 30, 40)}
