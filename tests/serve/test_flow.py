@@ -11,6 +11,7 @@ from PIL import Image
 from serve_support import WEBHOOK_SECRET, Photos, Served, payloads, sha256
 from sqlalchemy import select
 
+from skinscan.longitudinal.compare import compare
 from skinscan.serve.models import AuditEntry
 from skinscan.serve.webhook import sign
 
@@ -58,14 +59,25 @@ def test_full_flow(served: Served, photos: Photos) -> None:
     body = progress.json()
     assert body["visits"] == 2
     assert set(body["concerns"]) == CONCERNS
-    for concern in body["concerns"].values():
+    later = second.json()["assessment"]
+    expected = compare(record, later).concerns
+    assert expected is not None
+    for name, concern in body["concerns"].items():
         assert [point["visit_id"] for point in concern["series"]] == [
             visit["id"],
             second.json()["id"],
         ]
         assert concern["trend"]["n"] == 2
-        # Same face re-encoded: nothing beyond MDC95 has changed.
-        assert concern["latest_significant_change"] is None
+        # The view flags exactly what compare flags: a change beyond its MDC95.
+        change, judged = concern["latest_significant_change"], expected[name]
+        assert (change is not None) == judged.significant
+        if change is not None:
+            assert change["delta"] == pytest.approx(judged.severity.delta, abs=0.05)
+            assert change["mdc95"] == pytest.approx(judged.severity.mdc95, abs=1e-3)
+        # Same face re-encoded (JPEG 95, then 90): within re-photographing's noise. MDC95 is a
+        # 95 % bound, so one pair may pass it (test_compare holds the rate over 276 pairs);
+        # 1.5 times it is passed by 0.3 % of unchanged pairs.
+        assert abs(judged.severity.delta) <= 1.5 * judged.severity.mdc95, (name, judged)
 
 
 @pytest.mark.skipif(
