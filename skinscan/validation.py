@@ -378,6 +378,19 @@ def repeatability_scene(face_rgb_u8: NDArray[np.uint8]) -> NDArray[np.float32]:
     )
 
 
+def _tone_ladders(
+    groups: dict[str, str], seed: int, say: Callable[[str], None], *, captured: bool = False
+) -> list[LadderResult]:
+    """Every concern's :func:`ladder` on each tone group's preset, labelled by the group."""
+    results = []
+    for concern in CONCERNS:
+        for group, tone in groups.items():
+            say(f"{'captured ' if captured else ''}ladder {concern} on {group}")
+            result = ladder(concern, tone, seed=seed, captured=captured)
+            results.append(replace(result, tone=group))
+    return results
+
+
 def validation_report(
     *,
     faces: dict[str, NDArray[np.uint8]],
@@ -412,12 +425,7 @@ def validation_report(
         "## Phantom ladders by skin-tone group (fairness)",
         "",
     ]
-    results = []
-    for concern in CONCERNS:
-        for group, tone in TONE_GROUPS.items():
-            say(f"ladder {concern} on {group}")
-            results.append(ladder(concern, tone, seed=seed))
-    sections.append(ladder_markdown(results))
+    sections.append(ladder_markdown(_tone_ladders(TONE_GROUPS, seed, say)))
     sections += [
         "",
         "## Phantom ladders as a camera writes them",
@@ -430,12 +438,7 @@ def validation_report(
         "than on light skin, so the encoding's errors weigh ten times more in the blood map.",
         "",
     ]
-    captured = []
-    for concern in CONCERNS:
-        for group, tone in CAPTURE_TONES.items():
-            say(f"captured ladder {concern} on {group}")
-            captured.append(replace(ladder(concern, tone, seed=seed, captured=True), tone=group))
-    sections.append(capture_markdown(captured))
+    sections.append(capture_markdown(_tone_ladders(CAPTURE_TONES, seed, say, captured=True)))
     sections += ["", "## Ladders painted on real face photos", ""]
     for name, face in faces.items():
         face_results = []
