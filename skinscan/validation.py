@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from skinscan.datasets.recapture import RecaptureParams, apply_recapture, sample_recapture
 from skinscan.measures import CONCERNS, measure_all
 from skinscan.scoring import score
 
@@ -54,34 +55,27 @@ TONE_GROUPS: dict[str, str] = {"light": "light", "medium": "intermediate", "dark
 CAPTURE_TONES: dict[str, str] = {**TONE_GROUPS, "very dark": "very_dark"}
 
 
-def _capture() -> Any:
-    from skinscan.datasets.recapture import RecaptureParams
-
-    # The middle of the re-capture study's ranges (sensor noise σ 1–2 of 255, JPEG 88–95, with
-    # OpenCV's 4:2:0 chroma), without the exposure, colour and framing changes, so that the
-    # phantom's truth stays aligned with the photo.
-    return RecaptureParams(
-        exposure=1.0,
-        white_balance=(1.0, 1.0, 1.0),
-        shift_frac=(0.0, 0.0),
-        rotation_deg=0.0,
-        jpeg_quality=92,
-        noise_sigma=1.5,
-        noise_seed=0,
-    )
-
-
-#: How the capture study writes each phantom (:func:`encode_as_captured`).
-CAPTURE = _capture()
+#: How the capture study writes each phantom (:func:`encode_as_captured`): the middle of the
+#: re-capture study's ranges (sensor noise σ 1–2 of 255, JPEG 88–95, with OpenCV's 4:2:0
+#: chroma), without the exposure, colour and framing changes, so that the phantom's truth stays
+#: aligned with the photo.
+CAPTURE = RecaptureParams(
+    exposure=1.0,
+    white_balance=(1.0, 1.0, 1.0),
+    shift_frac=(0.0, 0.0),
+    rotation_deg=0.0,
+    jpeg_quality=92,
+    noise_sigma=1.5,
+    noise_seed=0,
+)
 
 
 def encode_as_captured(
-    linear_rgb: NDArray[np.floating], params: Any = CAPTURE, *, seed: int = 0
+    linear_rgb: NDArray[np.floating], params: RecaptureParams = CAPTURE, *, seed: int = 0
 ) -> NDArray[np.float32]:
     """``linear_rgb`` as a camera writes it (``params``, with the noise drawn from ``seed``),
     decoded by :func:`skinscan.io.load_photo` and linearised: what the measures see of a JPEG."""
     from skinscan.colour_space import to_linear_float
-    from skinscan.datasets.recapture import apply_recapture
     from skinscan.io import load_photo
 
     photo = load_photo(apply_recapture(linear_rgb, replace(params, noise_seed=seed)))
@@ -302,8 +296,6 @@ def repeatability(
     assess : callable, optional
         ``bytes -> Assessment``; default :func:`skinscan.assess`.
     """
-    from skinscan.datasets.recapture import apply_recapture, sample_recapture
-
     if assess is None:
         from skinscan.pipeline import assess as assess_photo
 
