@@ -255,13 +255,11 @@ def standardise(
     calibration = calibrate(pixels, transfer=photo.transfer, skin_mask=skin_of_photo)
     timings["calibration"] = (clock() - t0) * 1e3 - timings.get("skin", 0.0)
 
-    linear: NDArray[np.float32] | None = None
     if landmarks is not None and calibration.method == "chart":
         # The face's skin colour model judges hue and chroma: found on the calibrated colours,
         # the mask does not move with the camera's white balance and exposure.
         t0 = clock()
-        linear = calibration.apply(to_linear_float(pixels, transfer=photo.transfer))
-        skin = skin_mask(_encoded_u8(linear), landmarks=landmarks)
+        skin = skin_mask(_calibrated_u8(pixels, photo.transfer, calibration), landmarks=landmarks)
         timings["skin"] = timings.get("skin", 0.0) + (clock() - t0) * 1e3
     else:
         skin = skin_of_photo()
@@ -290,7 +288,7 @@ def standardise(
         pose_deg=None if face is None else (face.pose.yaw, face.pose.pitch, face.pose.roll),
     )
     timings["quality"] = (clock() - t0) * 1e3
-    standard = StandardPhoto(
+    return StandardPhoto(
         photo=photo,
         protocol=chosen,
         scale=scale,
@@ -303,13 +301,9 @@ def standardise(
         quality=quality,
         timings_ms=timings,
     )
-    if linear is not None:
-        # Already made for the skin mask: the cached property need not convert again.
-        standard.__dict__["linear"] = linear
-    return standard
 
 
-#: Steps of the linear → 8-bit sRGB table of :func:`_encoded_u8` (finer than one 8-bit
+#: Steps of the linear → 8-bit sRGB table of :func:`_calibrated_u8` (finer than one 8-bit
 #: code everywhere: the sRGB curve's steepest slope, 12.92, makes a step 0.2 codes).
 _ENCODE_STEPS = 1 << 14
 
@@ -320,8 +314,11 @@ def _encode_table() -> NDArray[np.uint8]:
     return np.asarray(np.rint(linear_to_srgb(linear) * np.float32(255.0)), dtype=np.uint8)
 
 
-def _encoded_u8(linear: NDArray[np.float32]) -> NDArray[np.uint8]:
-    """Calibrated linear sRGB as 8-bit sRGB (what the skin mask reads)."""
+def _calibrated_u8(
+    pixels: NDArray[Any], transfer: str, calibration: Calibration
+) -> NDArray[np.uint8]:
+    """The analysis copy after colour calibration, as 8-bit sRGB (what the skin mask reads)."""
+    linear = calibration.apply(to_linear_float(pixels, transfer=transfer))
     index = np.clip(linear * np.float32(_ENCODE_STEPS - 1) + np.float32(0.5), 0, _ENCODE_STEPS - 1)
     return _encode_table()[index.astype(np.uint16)]
 
