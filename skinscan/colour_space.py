@@ -19,6 +19,7 @@ __all__ = [
     "lab_to_linear_srgb",
     "linear_srgb_to_lab",
     "linear_to_srgb",
+    "linear_to_srgb_u8",
     "srgb_to_linear",
     "to_linear_float",
 ]
@@ -53,6 +54,28 @@ def linear_to_srgb(linear: NDArray[np.floating]) -> FloatArray:
 @lru_cache(maxsize=4)
 def _decode_lut(levels: int) -> FloatArray:
     return srgb_to_linear(np.arange(levels, dtype=np.float32) / (levels - 1))
+
+
+#: Steps of the linear → 8-bit sRGB table of :func:`linear_to_srgb_u8` (finer than one 8-bit
+#: code everywhere: the sRGB curve's steepest slope, 12.92, makes a step 0.2 codes).
+_ENCODE_STEPS = 1 << 14
+
+
+@lru_cache(maxsize=1)
+def _encode_lut() -> NDArray[np.uint8]:
+    linear = np.linspace(0.0, 1.0, _ENCODE_STEPS, dtype=np.float32)
+    return np.asarray(np.rint(linear_to_srgb(linear) * np.float32(255.0)), dtype=np.uint8)
+
+
+def linear_to_srgb_u8(linear: NDArray[np.floating]) -> NDArray[np.uint8]:
+    """Linear light → 8-bit sRGB codes through a lookup table (clipped to [0, 1]).
+
+    One gather per value instead of the power law; within 0.1 code of the exact encoding before
+    rounding, so a value that close to a half code may land on the neighbouring one.
+    """
+    steps = np.float32(_ENCODE_STEPS - 1)
+    index = np.clip(np.asarray(linear, np.float32) * steps + np.float32(0.5), 0, steps)
+    return _encode_lut()[index.astype(np.uint16)]
 
 
 def to_linear_float(

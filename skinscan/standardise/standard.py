@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property, lru_cache
+from functools import cached_property
 from typing import Any
 
 import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from skinscan.colour_space import linear_to_srgb, to_linear_float
+from skinscan.colour_space import linear_to_srgb, linear_to_srgb_u8, to_linear_float
 from skinscan.io import Photo
 from skinscan.standardise.colour import Calibration, calibrate
 from skinscan.standardise.face import (
@@ -303,24 +303,11 @@ def standardise(
     )
 
 
-#: Steps of the linear → 8-bit sRGB table of :func:`_calibrated_u8` (finer than one 8-bit
-#: code everywhere: the sRGB curve's steepest slope, 12.92, makes a step 0.2 codes).
-_ENCODE_STEPS = 1 << 14
-
-
-@lru_cache(maxsize=1)
-def _encode_table() -> NDArray[np.uint8]:
-    linear = np.linspace(0.0, 1.0, _ENCODE_STEPS, dtype=np.float32)
-    return np.asarray(np.rint(linear_to_srgb(linear) * np.float32(255.0)), dtype=np.uint8)
-
-
 def _calibrated_u8(
     pixels: NDArray[Any], transfer: str, calibration: Calibration
 ) -> NDArray[np.uint8]:
     """The analysis copy after colour calibration, as 8-bit sRGB (what the skin mask reads)."""
-    linear = calibration.apply(to_linear_float(pixels, transfer=transfer))
-    index = np.clip(linear * np.float32(_ENCODE_STEPS - 1) + np.float32(0.5), 0, _ENCODE_STEPS - 1)
-    return _encode_table()[index.astype(np.uint16)]
+    return linear_to_srgb_u8(calibration.apply(to_linear_float(pixels, transfer=transfer)))
 
 
 def _chart_mask(calibration: Calibration, shape: tuple[int, ...]) -> NDArray[np.bool_] | None:

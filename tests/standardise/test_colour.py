@@ -13,7 +13,13 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from skinscan.colour_space import delta_e00, linear_srgb_to_lab, linear_to_srgb, to_linear_float
+from skinscan.colour_space import (
+    delta_e00,
+    linear_srgb_to_lab,
+    linear_to_srgb,
+    linear_to_srgb_u8,
+    to_linear_float,
+)
 from skinscan.datasets.charts import render_colorchecker
 from skinscan.standardise.colour import (
     COLORCHECKER_LINEAR_SRGB,
@@ -105,6 +111,17 @@ def test_delta_e00_agrees_with_colour_science() -> None:
 
 
 # --- correction models -------------------------------------------------------------------------
+
+
+def test_the_encoding_table_is_the_srgb_curve_to_within_a_code() -> None:
+    linear = np.linspace(-0.1, 1.1, 200_001, dtype=np.float32)
+    exact = np.rint(linear_to_srgb(linear) * 255.0)
+    fast = linear_to_srgb_u8(linear).astype(np.float64)
+    assert np.abs(fast - exact).max() <= 1.0
+    assert np.mean(fast == exact) > 0.99
+    # Every code round-trips: decoding a code and encoding it again gives the code.
+    codes = np.arange(256, dtype=np.uint8)
+    np.testing.assert_array_equal(linear_to_srgb_u8(to_linear_float(codes)), codes)
 
 
 def test_identity_apply_is_exact() -> None:
