@@ -17,6 +17,7 @@ import http.server
 import secrets
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import cv2
@@ -102,6 +103,29 @@ def webhook_inbox() -> Iterator[tuple[str, list[dict[str, Any]]]]:
     server.shutdown()
 
 
+@contextmanager
+def _app(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    name: str,
+    webhook: list[dict[str, Any]] | None = None,
+    **settings: Any,
+) -> Iterator[Served]:
+    """A running app on the fixture's backend (``request.param``) with its own data folder;
+    ``webhook`` is the list the webhook receiver fills (kept as the same object)."""
+    backend = request.param
+    config = Settings(
+        data_dir=tmp_path_factory.mktemp(f"{name}-{backend}"),
+        database_url=database_url(request, backend),
+        environment="test",
+        **settings,
+    )
+    app = create_app(config)
+    received = [] if webhook is None else webhook
+    with TestClient(app) as client:
+        yield Served(client, config, app.state.services, backend, received)
+
+
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
 def served(
     request: pytest.FixtureRequest,
@@ -109,23 +133,19 @@ def served(
     photos: Photos,
     webhook_inbox: tuple[str, list[dict[str, Any]]],
 ) -> Iterator[Served]:
-    backend = request.param
-    data_dir = tmp_path_factory.mktemp(f"serve-{backend}")
-    url = database_url(request, backend)
     hook_url, received = webhook_inbox
-    settings = Settings(
-        data_dir=data_dir,
-        database_url=url,
-        environment="test",
+    with _app(
+        request,
+        tmp_path_factory,
+        "serve",
+        received,
         workers=1,
         sync_wait_s=120.0,
         webhook_url=hook_url,
         webhook_secret=WEBHOOK_SECRET,
         fault_crash_sha256=sha256(photos.crash),
-    )
-    app = create_app(settings)
-    with TestClient(app) as client:
-        yield Served(client, settings, app.state.services, backend, received)
+    ) as served:
+        yield served
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
@@ -133,21 +153,16 @@ def limited(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Served]:
     """A second app with small limits: 700 kB uploads, 1 megapixel; workers start on demand."""
-    backend = request.param
-    data_dir = tmp_path_factory.mktemp(f"limited-{backend}")
-    url = database_url(request, backend)
-    settings = Settings(
-        data_dir=data_dir,
-        database_url=url,
-        environment="test",
+    with _app(
+        request,
+        tmp_path_factory,
+        "limited",
         workers=1,
         prestart_workers=False,
         max_upload_bytes=700_000,
         max_pixels=1_000_000,
-    )
-    app = create_app(settings)
-    with TestClient(app) as client:
-        yield Served(client, settings, app.state.services, backend)
+    ) as served:
+        yield served
 
 
 #: Time limit of one assessment in the ``hanging`` app: a few times a warm worker's assessment
@@ -164,18 +179,13 @@ def hanging(
     Uploads wait longer than the time limit, so that an upload of that photo answers once the
     limit has stopped its assessment.
     """
-    backend = request.param
-    data_dir = tmp_path_factory.mktemp(f"hanging-{backend}")
-    url = database_url(request, backend)
-    settings = Settings(
-        data_dir=data_dir,
-        database_url=url,
-        environment="test",
+    with _app(
+        request,
+        tmp_path_factory,
+        "hanging",
         workers=2,
         sync_wait_s=HANG_LIMIT_S + 60.0,
         assessment_timeout_s=HANG_LIMIT_S,
         fault_hang_sha256=sha256(photos.hang),
-    )
-    app = create_app(settings)
-    with TestClient(app) as client:
-        yield Served(client, settings, app.state.services, backend)
+    ) as served:
+        yield served
